@@ -1,0 +1,111 @@
+//! Command-line interface: flag definitions (the single source of `--help`), and `main` → `run`
+//! → exit code.
+//!
+//! Parsing is clap's; each command lives in its own file and returns `Result<(), Error>`. Errors
+//! are printed once, here, as `tskeyctl: error: …`, and turned into the exit code by
+//! [`Error::exit_code`]. A closed stdout pipe (`tskeyctl recipient | head -c0`) is not an error.
+
+mod keys;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::error::{Error, code};
+use crate::{harden, log};
+
+/// Default host key, the one every NixOS host with OpenSSH has.
+pub const HOST_KEY: &str = "/etc/ssh/ssh_host_ed25519_key";
+/// Its public half.
+pub const HOST_KEY_PUB: &str = "/etc/ssh/ssh_host_ed25519_key.pub";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tskeyctl",
+    version,
+    about = "Tailscale auth keys from secrets encrypted to the host's SSH key",
+    long_about = "Decrypts sops/age files with the host's own /etc/ssh/ssh_host_ed25519_key, mints \
+short-lived Tailscale auth keys from OAuth or API-key material, and writes them atomically (0600) \
+into /run/secrets.\n\nExit codes: 0 ok, 1 internal, 2 usage, 65 bad data, 66 missing input, \
+73 cannot write output, 75 temporary failure, 77 permission, 78 configuration.",
+    propagate_version = true
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Flags every command takes.
+#[derive(Args, Debug)]
+struct Global {
+    /// Print only errors.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// More detail on stderr (repeatable). Never prints secrets.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    Recipient(keys::RecipientArgs),
+    Identity(keys::IdentityArgs),
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let warnings = harden::process();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                code::USAGE
+            } else {
+                code::OK
+            });
+        }
+    };
+    log::set_level(if cli.global.quiet {
+        -1
+    } else {
+        cli.global.verbose.min(4) as i8
+    });
+    for w in warnings {
+        log::debug(w);
+    }
+    match run(cli.command) {
+        Ok(()) => ExitCode::from(code::OK),
+        Err(Error::Stdout(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::from(code::OK)
+        }
+        Err(e) => {
+            eprintln!("tskeyctl: error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn run(command: Command) -> Result<(), Error> {
+    match command {
+        Command::Recipient(a) => keys::recipient(a),
+        Command::Identity(a) => keys::identity(a),
+    }
+}
+
+/// Writes `bytes` to stdout and flushes.
+pub(crate) fn write_stdout(bytes: &[u8]) -> Result<(), Error> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .map_err(Error::Stdout)
+}
+
+/// An `-o FILE` or standard output.
+pub(crate) fn output_path(o: &Option<PathBuf>) -> Option<&PathBuf> {
+    o.as_ref().filter(|p| p.as_os_str() != "-")
+}

@@ -1,0 +1,78 @@
+//! The one place where errors become exit codes.
+//!
+//! Every module has its own error enum (what went wrong at that stage); [`Error`] wraps them and
+//! [`Error::exit_code`] maps each variant to the contract's table (`../shared/design/tskeyctl.md`,
+//! "Exit codes"). No other code chooses an exit code. Messages carry paths, line numbers,
+//! recipients and key types, never key material or plaintext.
+
+use crate::hostkey::KeyError;
+use crate::sink::SinkError;
+use crate::source::SourceError;
+
+/// The exit codes of the contract.
+pub mod code {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// Unexpected internal error.
+    pub const INTERNAL: u8 = 1;
+    /// Usage error (bad flags).
+    pub const USAGE: u8 = 2;
+    /// Bad input data: malformed sops/age/env/ssh key, MAC mismatch, no usable material.
+    pub const DATA: u8 = 65;
+    /// Input file missing or unreadable.
+    pub const NO_INPUT: u8 = 66;
+    /// Cannot create or write the output.
+    pub const CANT_CREATE: u8 = 73;
+    /// Temporary failure: network, timeout, 429, 5xx after retries.
+    pub const TEMP_FAIL: u8 = 75;
+    /// Permission: no identity can decrypt, API rejected the credentials.
+    pub const NO_PERM: u8 = 77;
+    /// Configuration: bad option values, non-https API URL, tags not permitted.
+    pub const CONFIG: u8 = 78;
+}
+
+/// Any error a command can end with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading an input.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// Parsing or converting an ssh key.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// Writing an output file.
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    /// Writing to standard output failed (other than a closed pipe).
+    #[error("cannot write to standard output: {0}")]
+    Stdout(std::io::Error),
+    /// A flag combination clap cannot express.
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl Error {
+    /// The contract's exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Source(e) => match e {
+                SourceError::NotFound { .. }
+                | SourceError::IsDirectory { .. }
+                | SourceError::Unreadable { .. } => code::NO_INPUT,
+                SourceError::TooLarge { .. } => code::DATA,
+            },
+            Error::Key(e) => match e {
+                KeyError::PassphraseRequired { .. } | KeyError::WrongPassphrase { .. } => {
+                    code::NO_PERM
+                }
+                KeyError::NoEd25519 { .. }
+                | KeyError::NotEd25519 { .. }
+                | KeyError::SecurityKey { .. }
+                | KeyError::Malformed { .. }
+                | KeyError::InvalidPoint { .. } => code::DATA,
+            },
+            Error::Sink(_) | Error::Stdout(_) => code::CANT_CREATE,
+            Error::Usage(_) => code::USAGE,
+        }
+    }
+}

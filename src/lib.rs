@@ -1,0 +1,22 @@
+//! tskeyctl turns long-lived Tailscale material, kept in git encrypted with sops or age to a host's
+//! own SSH host key, into a fresh short-lived auth key written atomically with mode 0600.
+//!
+//! The flow runs one way (see `ARCHITECTURE.md`):
+//!
+//! ```text
+//! source ──► decode (sops | age | plain | env) ──► material ──► mint ──► sink
+//!                  ▲
+//!             hostkey (ssh ed25519 → age identities / recipients)
+//! ```
+//!
+//! Each stage is a module with its own error type; [`error::Error`] gathers them and maps each
+//! to the exit code of the contract in exactly one place.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod error;
+pub mod harden;
+pub mod hostkey;
+pub mod log;
+pub mod sink;
+pub mod source;
