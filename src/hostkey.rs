@@ -259,7 +259,8 @@ impl HostKey {
             return Err(KeyError::Malformed {
                 origin: origin.clone(),
                 line: None,
-                reason: format!("not an OpenSSH private key (no '{PRIVATE_PEM_BEGIN}' line)"),
+                reason: "not an OpenSSH private key (expected the PEM file ssh-keygen writes)"
+                    .into(),
             });
         }
         let mut key = parse_private_envelope(origin, text)?;
