@@ -8,6 +8,7 @@
 use crate::hostkey::KeyError;
 use crate::sink::SinkError;
 use crate::source::SourceError;
+use crate::state::StateError;
 
 /// The exit codes of the contract.
 pub mod code {
@@ -43,6 +44,9 @@ pub enum Error {
     /// Writing an output file.
     #[error(transparent)]
     Sink(#[from] SinkError),
+    /// The state directory.
+    #[error(transparent)]
+    State(#[from] StateError),
     /// Writing to standard output failed (other than a closed pipe).
     #[error("cannot write to standard output: {0}")]
     Stdout(std::io::Error),
@@ -72,6 +76,11 @@ impl Error {
                 | KeyError::InvalidPoint { .. } => code::DATA,
             },
             Error::Sink(_) | Error::Stdout(_) => code::CANT_CREATE,
+            Error::State(e) => match e {
+                StateError::BadName { .. } => code::CONFIG,
+                StateError::Corrupt { .. } => code::DATA,
+                StateError::Io { .. } | StateError::Write(_) => code::CANT_CREATE,
+            },
             Error::Usage(_) => code::USAGE,
         }
     }

@@ -20,3 +20,4 @@ pub mod hostkey;
 pub mod log;
 pub mod sink;
 pub mod source;
+pub mod state;

@@ -6,6 +6,7 @@
 //! [`Error::exit_code`]. A closed stdout pipe (`tskeyctl recipient | head -c0`) is not an error.
 
 mod keys;
+mod status;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -54,6 +55,7 @@ struct Global {
 enum Command {
     Recipient(keys::RecipientArgs),
     Identity(keys::IdentityArgs),
+    Status(status::StatusArgs),
 }
 
 /// Entry point of the binary.
@@ -79,7 +81,7 @@ pub fn main() -> ExitCode {
         log::debug(w);
     }
     match run(cli.command) {
-        Ok(()) => ExitCode::from(code::OK),
+        Ok(code) => code,
         Err(Error::Stdout(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
             ExitCode::from(code::OK)
         }
@@ -90,10 +92,12 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn run(command: Command) -> Result<(), Error> {
+fn run(command: Command) -> Result<ExitCode, Error> {
+    let ok = |r: Result<(), Error>| r.map(|()| ExitCode::from(code::OK));
     match command {
-        Command::Recipient(a) => keys::recipient(a),
-        Command::Identity(a) => keys::identity(a),
+        Command::Recipient(a) => ok(keys::recipient(a)),
+        Command::Identity(a) => ok(keys::identity(a)),
+        Command::Status(a) => status::status(a),
     }
 }
 
