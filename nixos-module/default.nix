@@ -123,6 +123,11 @@ let
       }
     );
 
+  # Output paths used more than once (keys and decrypt-only secrets share /run/secrets).
+  allPaths =
+    lib.mapAttrsToList (_: k: k.path) cfg.keys ++ lib.mapAttrsToList (_: s: s.path) cfg.secrets;
+  clashes = lib.unique (lib.filter (p: lib.count (q: q == p) allPaths > 1) allPaths);
+
   validName = n: builtins.match "[A-Za-z0-9][A-Za-z0-9_.-]*" n != null;
   validDescription = d: builtins.match "[A-Za-z0-9 -]{1,50}" d != null;
 
@@ -220,6 +225,10 @@ in
         {
           assertion = cfg.hostKeyPaths != [ ] || lib.all (k: k.file != null) (lib.attrValues cfg.keys) && cfg.secrets == { };
           message = "services.tskeyctl.hostKeyPaths is empty, so nothing can decrypt sopsFile/ageFile sources: enable services.openssh with an ed25519 host key or set hostKeyPaths.";
+        }
+        {
+          assertion = clashes == [ ];
+          message = "services.tskeyctl: these paths are written by two keys or by a key and a secret: ${lib.concatStringsSep ", " clashes}; give each its own path.";
         }
         {
           assertion = tsKey == null || cfg.keys ? ${tsKey};

@@ -64,6 +64,8 @@
     isSystemUser = true;
     group = "ci";
   };
+  users.groups.grafana = { };
+  users.groups.ci = { };
 
   virtualisation.oci-containers.backend = "podman";
   virtualisation.oci-containers.containers.web-ts = {

@@ -75,5 +75,12 @@ in
       virtualisation.oci-containers.containers.web.image = "docker.io/tailscale/tailscale:stable";
     };
     noHostKey = withKeys { k.sopsFile = sops; } { hostKeyPaths = [ ]; };
+    samePath = withKeys {
+      a.sopsFile = sops;
+      b = {
+        sopsFile = sops;
+        path = "/run/secrets/c";
+      };
+    } { secrets.c.sopsFile = sops; };
   };
 }
