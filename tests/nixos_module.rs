@@ -101,6 +101,8 @@ fn every_nix_file_parses() {
         "tests/nix/stubs.nix",
         "tests/nix/cases.nix",
         "tests/nix/pkgs.nix",
+        "tests/nix/harness.nix",
+        "tests/nix/flake-outputs.nix",
     ] {
         assert!(
             rel.iter().any(|r| r == expected),
@@ -520,4 +522,42 @@ fn generated_units_pass_systemd_analyze_verify() {
     assert_eq!(units.len(), 6, "{units:?}");
     let units: Vec<&str> = units.iter().map(String::as_str).collect();
     verify_units(&files, &units);
+}
+
+#[test]
+fn flake_exports_package_module_overlay_and_checks() {
+    let Some(e) = eval() else { return };
+    let flake = &e["flake"];
+    let version = env!("CARGO_PKG_VERSION");
+    assert_eq!(
+        strings(&flake["systems"]),
+        ["aarch64-linux", "x86_64-linux"]
+    );
+    assert_eq!(
+        strings(&flake["checks"]),
+        [
+            "example-manifest",
+            "example-units",
+            "module-eval",
+            "package"
+        ]
+    );
+    assert_eq!(
+        flake["package"],
+        json!({"pname": "tskeyctl", "version": version, "lockFile": "/Cargo.lock", "mainProgram": "tskeyctl"})
+    );
+    assert_eq!(flake["overlay"], format!("tskeyctl-{version}"));
+    // nixosModules.default brings its own package (the stand-in nixpkgs has no `tskeyctl`).
+    assert_eq!(flake["moduleAssertions"], json!([]));
+    let exec = flake["moduleExecStart"].as_str().expect("ExecStart");
+    let own = format!(
+        "/nix/store/11111111111111111111111111111111-tskeyctl-{version}/bin/tskeyctl provision "
+    );
+    assert!(exec.starts_with(&own), "{exec}");
+    assert_eq!(
+        exec.strip_prefix(&own),
+        e["example"]["services"]["tskeyctl-tailscale"]["serviceConfig"]["ExecStart"]
+            .as_str()
+            .and_then(|s| s.strip_prefix(&format!("{EXE} provision ")))
+    );
 }

@@ -8,13 +8,15 @@ let
     {
       configuration,
       autoconnect ? true,
+      module ? ../../nixos-module,
+      pkgs' ? pkgs,
     }:
     (lib.evalModules {
       modules = [
         (import ./stubs.nix { inherit lib autoconnect; })
-        ../../nixos-module
+        module
         configuration
-        { _module.args.pkgs = pkgs; }
+        { _module.args.pkgs = pkgs'; }
       ];
     }).config;
 
@@ -71,4 +73,5 @@ in
   });
   minimal = summary (evalConfig { configuration = cases.minimal; });
   rejected = lib.mapAttrs (_: failures) cases.rejected;
+  flake = import ./flake-outputs.nix { inherit lib pkgs evalConfig; };
 }
