@@ -24,9 +24,9 @@ let
 
   execLine = args: concatStringsSep " " (map escapeArg args);
 
-  # The exit codes of the contract that must not be retried: everything except 75 (temporary
-  # failure: network, timeout, 429, 5xx after the tool's own retries).
-  noRetryExitCodes = "1 2 65 66 73 77 78";
+  # The exit codes that must not be retried: every code of the contract except 75 (temporary
+  # failure: network, timeout, 429, 5xx after the tool's own retries), and 101 (a Rust panic).
+  noRetryExitCodes = "1 2 65 66 73 77 78 101";
 in
 rec {
   inherit escapeArg execLine;

@@ -27,7 +27,6 @@ rustPlatform.buildRustPackage {
 
   meta = {
     inherit (manifest) description;
-    homepage = "https://github.com/tskeyctl/tskeyctl";
     license = with lib.licenses; [
       mit
       asl20

@@ -149,7 +149,7 @@ fn example_tailscale_key_unit() {
     assert_eq!(sc["Type"], "oneshot");
     assert_eq!(sc["RemainAfterExit"], true);
     assert_eq!(sc["Restart"], "on-failure");
-    assert_eq!(sc["RestartPreventExitStatus"], "1 2 65 66 73 77 78");
+    assert_eq!(sc["RestartPreventExitStatus"], "1 2 65 66 73 77 78 101");
     assert_eq!(sc["ProtectSystem"], "strict");
     assert_eq!(
         strings(&sc["ReadWritePaths"]),
