@@ -198,7 +198,7 @@ in
       type = types.nullOr types.str;
       default = null;
       example = "tailscale";
-      description = "Name of the key that becomes `services.tailscale.authKeyFile`; its unit runs before ${"`tailscaled-autoconnect.service`"}.";
+      description = "Name of the key that becomes `services.tailscale.authKeyFile`; its unit runs before `tailscaled-autoconnect.service` (or `tailscaled.service` on a nixpkgs without it).";
     };
 
     sidecars = mkOption {
