@@ -3,7 +3,7 @@
 //! `NIXPKGS_LIB`) against the stub options of tests/nix/ to exactly the units, command lines,
 //! ordering, `authKeyFile` and install manifest asserted here, its assertions reject broken
 //! configurations with the expected messages, the README's NixOS section is the evaluated
-//! example, and `systemd-analyze verify` accepts both contrib/systemd/ and the generated units.
+//! example, and the flake's outputs evaluate. (systemd-analyze: tests/systemd_units.rs.)
 //!
 //! Locally a missing tool or `NIXPKGS_LIB` prints "skipped: …"; with `CI=true` a missing tool
 //! fails (NIXPKGS_LIB is optional: nixpkgs' lib is never part of the repository).
@@ -11,40 +11,9 @@
 mod nix_support;
 
 use std::process::Command;
-use std::sync::OnceLock;
 
-use nix_support::{render_service, render_trigger, repo, require, run};
+use nix_support::{EXE, HOST_KEY, MKDIR, eval, nix_instantiate, repo, run};
 use serde_json::{Value, json};
-
-const EXE: &str = "/nix/store/00000000000000000000000000000000-tskeyctl-0.1.0/bin/tskeyctl";
-const MKDIR: &str = "+/nix/store/00000000000000000000000000000000-coreutils-9.7/bin/mkdir";
-const HOST_KEY: &str = "/etc/ssh/ssh_host_ed25519_key";
-
-fn nix_instantiate() -> Option<std::path::PathBuf> {
-    require("NIX_INSTANTIATE_BIN", "nix-instantiate", "nix-bin")
-}
-
-/// The JSON of tests/nix/eval.nix, evaluated once; `None` = skipped.
-fn eval() -> Option<&'static Value> {
-    static EVAL: OnceLock<Option<Value>> = OnceLock::new();
-    EVAL.get_or_init(|| {
-        let nix = nix_instantiate()?;
-        let Some(lib) = std::env::var_os("NIXPKGS_LIB").filter(|v| !v.is_empty()) else {
-            eprintln!(
-                "skipped: NIXPKGS_LIB is unset (point it at a nixpkgs lib/, e.g. ../shared/nixpkgs-lib/lib)"
-            );
-            return None;
-        };
-        let lib = std::path::absolute(lib).expect("absolute NIXPKGS_LIB");
-        let (code, out, err) = run(Command::new(nix)
-            .current_dir(repo())
-            .env("NIXPKGS_LIB", &lib)
-            .args(["--readonly-mode", "--eval", "--strict", "--json", "tests/nix/eval.nix"]));
-        assert_eq!(code, 0, "nix-instantiate failed:\n{err}");
-        Some(serde_json::from_str(&out).expect("eval.nix prints JSON"))
-    })
-    .as_ref()
-}
 
 fn strings(v: &Value) -> Vec<&str> {
     v.as_array()
@@ -421,107 +390,6 @@ fn readme_nixos_section_is_the_evaluated_example() {
         doc.contains(&format!("```nix\n{example}```\n")),
         "docs/nixos.md must contain nixos-module/example.nix verbatim in a ```nix block"
     );
-}
-
-/// A temp directory holding `files`, each with /usr/local/bin/tskeyctl and the stub store paths
-/// replaced by programs that exist here, verified together by systemd-analyze.
-fn verify_units(files: &[(String, String)], units: &[&str]) -> Option<()> {
-    let analyze = require("SYSTEMD_ANALYZE_BIN", "systemd-analyze", "systemd")?;
-    let dir = tempfile::tempdir().expect("temp dir");
-    for (name, text) in files {
-        let path = dir.path().join(name);
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        std::fs::write(&path, text).expect("write unit");
-    }
-    let mut cmd = Command::new(analyze);
-    cmd.args(["verify", "--man=no"]);
-    for unit in units {
-        cmd.arg(dir.path().join(unit));
-    }
-    let (code, out, err) = run(&mut cmd);
-    let dir_str = dir.path().display().to_string();
-    let complaints: Vec<&str> = err
-        .lines()
-        .chain(out.lines())
-        .filter(|l| l.contains(&dir_str) || units.iter().any(|u| l.contains(u)))
-        .collect();
-    assert!(
-        code == 0 && complaints.is_empty(),
-        "systemd-analyze verify (exit {code}) complains:\n{err}{out}"
-    );
-    Some(())
-}
-
-fn local_binaries(text: &str) -> String {
-    text.replace("/usr/local/bin/tskeyctl", env!("CARGO_BIN_EXE_tskeyctl"))
-        .replace(EXE, env!("CARGO_BIN_EXE_tskeyctl"))
-        .replace(
-            "/nix/store/00000000000000000000000000000000-coreutils-9.7/bin/mkdir",
-            "/bin/mkdir",
-        )
-}
-
-#[test]
-fn contrib_units_pass_systemd_analyze_verify() {
-    let contrib = repo().join("contrib/systemd");
-    let read = |name: &str| {
-        local_binaries(
-            &std::fs::read_to_string(contrib.join(name))
-                .unwrap_or_else(|e| panic!("contrib/systemd/{name}: {e}")),
-        )
-    };
-    let files = vec![
-        (
-            "tskeyctl-provision@.service".to_string(),
-            read("tskeyctl-provision@.service"),
-        ),
-        (
-            "web-ts.service".to_string(),
-            "[Unit]\nDescription=a podman container\n\n[Service]\nExecStart=/bin/sleep infinity\n"
-                .to_string(),
-        ),
-        (
-            "web-ts.service.d/tskeyctl.conf".to_string(),
-            read("podman-sidecar.conf"),
-        ),
-    ];
-    verify_units(
-        &files,
-        &["tskeyctl-provision@tailscale.service", "web-ts.service"],
-    );
-}
-
-#[test]
-fn generated_units_pass_systemd_analyze_verify() {
-    let Some(e) = eval() else { return };
-    let example = &e["example"];
-    let mut files = Vec::new();
-    let mut units = Vec::new();
-    for (name, svc) in example["services"].as_object().expect("services") {
-        if name.starts_with("tskeyctl-") {
-            files.push((
-                format!("{name}.service"),
-                render_service(svc, &local_binaries),
-            ));
-            units.push(format!("{name}.service"));
-        }
-    }
-    for (kind, section, key) in [
-        ("timers", "Timer", "timerConfig"),
-        ("paths", "Path", "pathConfig"),
-    ] {
-        for (name, t) in example[kind].as_object().expect(kind) {
-            let suffix = if kind == "timers" { "timer" } else { "path" };
-            files.push((
-                format!("{name}.{suffix}"),
-                render_trigger(section, &t[key], &t["wantedBy"]),
-            ));
-            units.push(format!("{name}.{suffix}"));
-        }
-    }
-    assert_eq!(units.len(), 6, "{units:?}");
-    let units: Vec<&str> = units.iter().map(String::as_str).collect();
-    verify_units(&files, &units);
 }
 
 #[test]

@@ -1,14 +1,24 @@
-//! Helpers of `tests/nixos_module.rs`: finding the external programs (nix-instantiate,
-//! systemd-analyze) the NixOS-module tests drive, deciding between "skip" and "fail" when they
-//! are absent (absent is a failure under `CI=true`), and rendering the unit definitions the
-//! module evaluates to as systemd unit files so systemd-analyze can judge them.
+//! Helpers of `tests/nixos_module.rs` and `tests/systemd_units.rs`: finding the external
+//! programs they drive (nix-instantiate, systemd-analyze), deciding between "skip" and "fail"
+//! when those are absent (absent is a failure under `CI=true`), and evaluating tests/nix/eval.nix
+//! once per test binary. Rendering evaluated units as files lives in `units`.
 
 #![allow(dead_code)]
 
+pub mod units;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 use serde_json::Value;
+
+/// The stub package's executable, as the harness's `pkgs.tskeyctl` yields it.
+pub const EXE: &str = "/nix/store/00000000000000000000000000000000-tskeyctl-0.1.0/bin/tskeyctl";
+/// The stub coreutils' mkdir, with the `+` (privileged) prefix the module gives it.
+pub const MKDIR: &str = "+/nix/store/00000000000000000000000000000000-coreutils-9.7/bin/mkdir";
+/// The default host key (ed25519 entry of the openssh stub's hostKeys).
+pub const HOST_KEY: &str = "/etc/ssh/ssh_host_ed25519_key";
 
 /// The crate root (the repository).
 pub fn repo() -> PathBuf {
@@ -78,62 +88,28 @@ pub fn nix_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// One `Key=value` line per value, as NixOS renders unit options: lists repeat the key, booleans
-/// are `true`/`false`, an empty string clears the setting.
-fn render_entries(
-    section: &str,
-    entries: &[(&str, &Value)],
-    subst: &dyn Fn(&str) -> String,
-) -> String {
-    let mut s = format!("[{section}]\n");
-    for (key, value) in entries {
-        let values: Vec<&Value> = match value {
-            Value::Array(items) => items.iter().collect(),
-            Value::Null => Vec::new(),
-            other => vec![other],
+pub fn nix_instantiate() -> Option<std::path::PathBuf> {
+    require("NIX_INSTANTIATE_BIN", "nix-instantiate", "nix-bin")
+}
+
+/// The JSON of tests/nix/eval.nix, evaluated once; `None` = skipped.
+pub fn eval() -> Option<&'static Value> {
+    static EVAL: OnceLock<Option<Value>> = OnceLock::new();
+    EVAL.get_or_init(|| {
+        let nix = nix_instantiate()?;
+        let Some(lib) = std::env::var_os("NIXPKGS_LIB").filter(|v| !v.is_empty()) else {
+            eprintln!(
+                "skipped: NIXPKGS_LIB is unset (point it at a nixpkgs lib/, e.g. ../shared/nixpkgs-lib/lib)"
+            );
+            return None;
         };
-        for v in values {
-            let text = match v {
-                Value::Bool(b) => b.to_string(),
-                Value::Number(n) => n.to_string(),
-                Value::String(s) => subst(s),
-                other => panic!("unexpected unit value for {key}: {other}"),
-            };
-            s.push_str(&format!("{key}={text}\n"));
-        }
-    }
-    s
-}
-
-fn object_entries(v: &Value) -> Vec<(&str, &Value)> {
-    v.as_object()
-        .map(|m| m.iter().map(|(k, v)| (k.as_str(), v)).collect())
-        .unwrap_or_default()
-}
-
-/// A `.service` file from the eval summary of one service (see tests/nix/eval.nix).
-pub fn render_service(svc: &Value, subst: &dyn Fn(&str) -> String) -> String {
-    let mut unit: Vec<(&str, &Value)> = vec![("Description", &svc["description"])];
-    unit.extend([
-        ("After", &svc["after"]),
-        ("Wants", &svc["wants"]),
-        ("Before", &svc["before"]),
-    ]);
-    unit.extend(object_entries(&svc["unitConfig"]));
-    format!(
-        "{}\n{}\n{}",
-        render_entries("Unit", &unit, subst),
-        render_entries("Service", &object_entries(&svc["serviceConfig"]), subst),
-        render_entries("Install", &[("WantedBy", &svc["wantedBy"])], subst)
-    )
-}
-
-/// A `.timer` or `.path` file: `section` is `Timer` or `Path`, `config` its settings.
-pub fn render_trigger(section: &str, config: &Value, wanted_by: &Value) -> String {
-    let id = |s: &str| s.to_string();
-    format!(
-        "{}\n{}",
-        render_entries(section, &object_entries(config), &id),
-        render_entries("Install", &[("WantedBy", wanted_by)], &id)
-    )
+        let lib = std::path::absolute(lib).expect("absolute NIXPKGS_LIB");
+        let (code, out, err) = run(Command::new(nix)
+            .current_dir(repo())
+            .env("NIXPKGS_LIB", &lib)
+            .args(["--readonly-mode", "--eval", "--strict", "--json", "tests/nix/eval.nix"]));
+        assert_eq!(code, 0, "nix-instantiate failed:\n{err}");
+        Some(serde_json::from_str(&out).expect("eval.nix prints JSON"))
+    })
+    .as_ref()
 }
