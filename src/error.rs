@@ -6,6 +6,8 @@
 //! recipients and key types, never key material or plaintext.
 
 use crate::hostkey::KeyError;
+use crate::material::MaterialError;
+use crate::mint::MintError;
 use crate::sink::SinkError;
 use crate::source::SourceError;
 use crate::state::StateError;
@@ -47,6 +49,12 @@ pub enum Error {
     /// The state directory.
     #[error(transparent)]
     State(#[from] StateError),
+    /// Classifying decrypted material.
+    #[error(transparent)]
+    Material(#[from] MaterialError),
+    /// Minting / the Tailscale API.
+    #[error(transparent)]
+    Mint(#[from] MintError),
     /// Writing to standard output failed (other than a closed pipe).
     #[error("cannot write to standard output: {0}")]
     Stdout(std::io::Error),
@@ -80,6 +88,24 @@ impl Error {
                 StateError::BadName { .. } => code::CONFIG,
                 StateError::Corrupt { .. } => code::DATA,
                 StateError::Io { .. } | StateError::Write(_) => code::CANT_CREATE,
+            },
+            Error::Material(_) => code::DATA,
+            Error::Mint(e) => match e {
+                // Worth trying again later (systemd may restart the unit). A garbled 2xx reply
+                // is counted here too: it is retried, then reported as temporary.
+                MintError::Temporary { .. }
+                | MintError::Deadline { .. }
+                | MintError::Tls { .. } => code::TEMP_FAIL,
+                MintError::Unauthorized { .. } | MintError::Forbidden { .. } => code::NO_PERM,
+                // 404 means a wrong tailnet or base URL: configuration, not credentials.
+                MintError::InvalidOption(_)
+                | MintError::InsecureUrl { .. }
+                | MintError::BadUrl { .. }
+                | MintError::NoCredentials
+                | MintError::TagsNotPermitted { .. }
+                | MintError::TagsRequired { .. }
+                | MintError::Refused { .. }
+                | MintError::NotFound { .. } => code::CONFIG,
             },
             Error::Usage(_) => code::USAGE,
         }

@@ -18,6 +18,8 @@ pub mod error;
 pub mod harden;
 pub mod hostkey;
 pub mod log;
+pub mod material;
+pub mod mint;
 pub mod sink;
 pub mod source;
 pub mod state;

@@ -6,6 +6,7 @@
 //! [`Error::exit_code`]. A closed stdout pipe (`tskeyctl recipient | head -c0`) is not an error.
 
 mod keys;
+pub mod mint;
 mod status;
 
 use std::io::Write;
@@ -56,6 +57,7 @@ enum Command {
     Recipient(keys::RecipientArgs),
     Identity(keys::IdentityArgs),
     Status(status::StatusArgs),
+    Mint(mint::MintArgs),
 }
 
 /// Entry point of the binary.
@@ -98,6 +100,7 @@ fn run(command: Command) -> Result<ExitCode, Error> {
         Command::Recipient(a) => ok(keys::recipient(a)),
         Command::Identity(a) => ok(keys::identity(a)),
         Command::Status(a) => status::status(a),
+        Command::Mint(a) => ok(mint::mint(a)),
     }
 }
 

@@ -1,0 +1,232 @@
+//! `tskeyctl mint`, and the flag groups that `provision` and `revoke` reuse
+//! (`#[command(flatten)]`): [`CredentialArgs`], [`KeyOptionArgs`], [`ApiArgs`].
+//!
+//! Values that clap can parse but the API would refuse (tags, expiry, description, URL,
+//! deadline) are checked by the library and exit 78, before any request. No flag takes a secret
+//! value: secrets come from files or the environment only.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::{output_path, write_stdout};
+use crate::error::Error;
+use crate::material::OAuthClient;
+use crate::mint::credentials::{self, Sources};
+use crate::mint::{self, Credentials, KeyOptions, MintError, Minter};
+use crate::sink::{self, WriteOptions};
+
+/// Where the API credentials come from (first found wins, see `tskeyctl mint --help`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct CredentialArgs {
+    /// File holding the OAuth client secret (tskey-client-…[?ephemeral=…&preauthorized=…]).
+    /// Env: TS_API_CLIENT_SECRET, TAILSCALE_OAUTH_CLIENT_SECRET.
+    #[arg(long, value_name = "FILE")]
+    pub oauth_secret_file: Option<PathBuf>,
+    /// OAuth client id (optional: the secret embeds it). Env: TS_API_CLIENT_ID,
+    /// TAILSCALE_OAUTH_CLIENT_ID.
+    #[arg(long, value_name = "ID")]
+    pub oauth_client_id: Option<String>,
+    /// Env file with TAILSCALE_OAUTH_CLIENT_ID/_SECRET, TS_API_CLIENT_ID/_SECRET or
+    /// TAILSCALE_API_KEY/TAILSCALE_TAILNET lines (tailscale-manager's format).
+    #[arg(long, value_name = "FILE")]
+    pub credentials_file: Option<PathBuf>,
+    /// File holding a personal API key (tskey-api-…). Env: TAILSCALE_API_KEY.
+    #[arg(long, value_name = "FILE")]
+    pub api_key_file: Option<PathBuf>,
+    /// Tailnet for an API key. Env: TAILSCALE_TAILNET. [default: - (the key's own tailnet)]
+    #[arg(long, value_name = "TAILNET")]
+    pub tailnet: Option<String>,
+}
+
+impl CredentialArgs {
+    /// Finds the credentials (flags, then the process environment).
+    pub fn resolve(&self) -> Result<credentials::Resolved, Error> {
+        let src = Sources {
+            oauth_secret_file: self.oauth_secret_file.clone(),
+            oauth_client_id: self.oauth_client_id.clone(),
+            credentials_file: self.credentials_file.clone(),
+            api_key_file: self.api_key_file.clone(),
+            tailnet: self.tailnet.clone(),
+        };
+        credentials::resolve(&src, &|n| std::env::var(n).ok())
+    }
+}
+
+/// What the minted key should be.
+#[derive(Args, Debug, Clone, Default)]
+pub struct KeyOptionArgs {
+    /// Tags for devices using the key (comma-separated or repeated; each tag:…). Required with
+    /// an OAuth client.
+    #[arg(long, value_name = "TAG,…", value_delimiter = ',')]
+    pub tags: Vec<String>,
+    /// The key can be used more than once. [default: off]
+    #[arg(long, overrides_with = "no_reusable")]
+    pub reusable: bool,
+    /// Single-use key.
+    #[arg(long, overrides_with = "reusable")]
+    pub no_reusable: bool,
+    /// Devices are removed when they go offline. [default: on]
+    #[arg(long, overrides_with = "no_ephemeral")]
+    pub ephemeral: bool,
+    /// Devices stay when offline.
+    #[arg(long, overrides_with = "ephemeral")]
+    pub no_ephemeral: bool,
+    /// Devices need no admin approval. [default: on]
+    #[arg(long, overrides_with = "no_preauthorized")]
+    pub preauthorized: bool,
+    /// Devices wait for admin approval.
+    #[arg(long, overrides_with = "preauthorized")]
+    pub no_preauthorized: bool,
+    /// Key lifetime, 1s…90d (humantime: 90s, 15m, 1h, 7d).
+    #[arg(long, value_name = "DURATION", default_value = "1h")]
+    pub expiry: String,
+    /// Description shown in the admin console (≤ 50 of A-Z a-z 0-9 space -).
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+}
+
+fn flag(on: bool, off: bool) -> Option<bool> {
+    match (on, off) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    }
+}
+
+/// Parses a humantime duration for `flag` (exit 78 when malformed).
+pub fn parse_duration(flag: &str, value: &str) -> Result<Duration, MintError> {
+    humantime::parse_duration(value.trim()).map_err(|e| {
+        MintError::InvalidOption(format!(
+            "{flag}: {value:?} is not a duration ({e}); use e.g. 90s, 15m, 1h, 7d"
+        ))
+    })
+}
+
+impl KeyOptionArgs {
+    /// Validated options. Precedence per flag: the explicit flag, then the `?ephemeral=` /
+    /// `?preauthorized=` of a tailscale-CLI-style client secret, then the default.
+    pub fn resolve(&self, creds: Option<&Credentials>) -> Result<KeyOptions, MintError> {
+        let d = KeyOptions::default();
+        let (q_eph, q_pre) = match creds {
+            Some(Credentials::OAuth(OAuthClient {
+                ephemeral,
+                preauthorized,
+                ..
+            })) => (*ephemeral, *preauthorized),
+            _ => (None, None),
+        };
+        let opts = KeyOptions::new(
+            self.tags.clone(),
+            flag(self.reusable, self.no_reusable).unwrap_or(d.reusable),
+            flag(self.ephemeral, self.no_ephemeral)
+                .or(q_eph)
+                .unwrap_or(d.ephemeral),
+            flag(self.preauthorized, self.no_preauthorized)
+                .or(q_pre)
+                .unwrap_or(d.preauthorized),
+            parse_duration("--expiry", &self.expiry)?,
+            self.description.clone(),
+        )?;
+        if let Some(c) = creds {
+            opts.check_for(c)?;
+        }
+        Ok(opts)
+    }
+}
+
+/// Which API, and how long to try.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ApiArgs {
+    /// Tailscale API base URL (https, or http only to loopback). Env: TAILSCALE_BASE_URL,
+    /// TS_BASE_URL. [default: https://api.tailscale.com]
+    #[arg(long, value_name = "URL")]
+    pub api_url: Option<String>,
+    /// Give up (exit 75) when the API has not answered usefully within this time, retries
+    /// included.
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub deadline: String,
+}
+
+impl ApiArgs {
+    /// The base URL: flag, env, the secret's `?baseURL=`, default. Not yet checked.
+    pub fn url(&self, creds: Option<&Credentials>) -> String {
+        self.api_url
+            .clone()
+            .or_else(|| std::env::var("TAILSCALE_BASE_URL").ok())
+            .or_else(|| std::env::var("TS_BASE_URL").ok())
+            .filter(|u| !u.trim().is_empty())
+            .or_else(|| match creds {
+                Some(Credentials::OAuth(c)) => c.base_url.clone(),
+                _ => None,
+            })
+            .unwrap_or_else(|| mint::DEFAULT_API_URL.to_owned())
+    }
+
+    /// A minter for these settings; the deadline starts now.
+    pub fn minter(&self, creds: Option<&Credentials>) -> Result<Minter, MintError> {
+        let deadline = parse_duration("--deadline", &self.deadline)?;
+        if deadline.is_zero() {
+            return Err(MintError::InvalidOption(
+                "--deadline: must be more than 0s".into(),
+            ));
+        }
+        Minter::new(&self.url(creds), deadline)
+    }
+}
+
+/// Mint one Tailscale auth key from OAuth client or API-key credentials and print it.
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Credentials, first found wins: --oauth-secret-file, TS_API_CLIENT_SECRET, \
+TAILSCALE_OAUTH_CLIENT_SECRET, --credentials-file, --api-key-file, TAILSCALE_API_KEY. \
+Secrets are never accepted as argument values.\n\n\
+Examples:\n  \
+tskeyctl mint --oauth-secret-file /run/credentials/ts.secret --tags tag:server\n  \
+TS_API_CLIENT_SECRET=… tskeyctl mint --tags tag:ci --expiry 15m -o /run/secrets/ts_authkey\n  \
+tskeyctl mint --credentials-file /etc/tailscale-manager.env --tags tag:web --reusable \
+--no-ephemeral --description 'web fleet'\n\n\
+Exit codes: 0 ok, 65 unusable material, 66 missing file, 73 cannot write -o, 75 network / \
+timeout / 429 / 5xx / garbled reply (try later), 77 credentials or scope rejected (401/403), \
+78 bad option, insecure URL, tags not permitted, 404 (wrong tailnet or URL)."
+)]
+pub struct MintArgs {
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
+    #[command(flatten)]
+    pub key: KeyOptionArgs,
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// Write the key to FILE (atomically, mode 0600) instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// `tskeyctl mint`.
+pub fn mint(a: MintArgs) -> Result<(), Error> {
+    // Option values first: a typo costs neither a file read nor a request.
+    a.key.resolve(None)?;
+    parse_duration("--deadline", &a.api.deadline)?;
+    let resolved = a.credentials.resolve()?;
+    let creds = resolved.credentials;
+    let opts = a.key.resolve(Some(&creds))?;
+    let mut minter = a.api.minter(Some(&creds))?;
+    let minted = minter.mint(&creds, &opts)?;
+    let mut out = zeroize::Zeroizing::new(String::with_capacity(minted.key.len() + 1));
+    out.push_str(&minted.key);
+    out.push('\n');
+    match output_path(&a.output) {
+        Some(path) => {
+            let opts = WriteOptions {
+                mode: 0o600,
+                allow_sticky_dir: true,
+                ..WriteOptions::default()
+            };
+            sink::write_atomic(path, out.as_bytes(), &opts)?;
+            crate::log::info(format!("wrote key {} to {}", minted.id, path.display()));
+            Ok(())
+        }
+        None => write_stdout(out.as_bytes()),
+    }
+}

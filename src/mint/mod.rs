@@ -1,0 +1,406 @@
+//! Minting: OAuth client or API key in, fresh short-lived auth key out.
+//!
+//! The flow is the one every reference client uses — for OAuth, client credentials →
+//! `POST /api/v2/oauth/token` → access token → `POST /api/v2/tailnet/-/keys`; for an API key,
+//! the second step directly. Key options are validated here, *before* any request, so a typo
+//! costs no API call and exits 78. [`Minter`] is the library face used by `mint`, `provision`
+//! and `revoke`: it owns the HTTP client, the overall deadline and the access token (fetched
+//! once per command).
+
+pub mod api;
+pub mod credentials;
+pub mod error;
+pub mod retry;
+pub mod url;
+
+use std::time::Duration;
+
+use zeroize::Zeroizing;
+
+pub use api::{Deleted, Device, KeyInfo};
+pub use error::MintError;
+pub use retry::{DEFAULT_DEADLINE, Deadline, Policy};
+
+use crate::log;
+use crate::material::{ApiKey, Material, OAuthClient};
+use api::{AccessToken, Api, Bearer, Capabilities, CreateCaps, CreateKeyRequest, DeviceCaps};
+
+/// Default API base.
+pub const DEFAULT_API_URL: &str = "https://api.tailscale.com";
+/// Default key lifetime: short-lived, the point of minting at boot.
+pub const DEFAULT_EXPIRY: Duration = Duration::from_secs(3600);
+/// Longest key lifetime the API allows (90 days).
+pub const MAX_EXPIRY: Duration = Duration::from_secs(90 * 24 * 3600);
+/// Longest description the API allows.
+pub const MAX_DESCRIPTION: usize = 50;
+
+/// Credentials that can call the API.
+#[derive(Clone, Debug)]
+pub enum Credentials {
+    /// An OAuth client (the key is owned by the tailnet and must be tagged).
+    OAuth(OAuthClient),
+    /// A personal API key.
+    ApiKey(ApiKey),
+}
+
+impl Credentials {
+    /// OAuth or API-key material as credentials; `None` for a ready auth key.
+    pub fn from_material(m: Material) -> Option<Self> {
+        match m {
+            Material::OAuth(c) => Some(Credentials::OAuth(c)),
+            Material::ApiKey(k) => Some(Credentials::ApiKey(k)),
+            Material::AuthKey(_) => None,
+        }
+    }
+
+    /// The tailnet the calls act on.
+    pub fn tailnet(&self) -> &str {
+        match self {
+            Credentials::OAuth(_) => "-",
+            Credentials::ApiKey(k) => &k.tailnet,
+        }
+    }
+
+    /// "OAuth client kXXXXCNTRL" / "API key" for logs (ids only, never secrets).
+    pub fn describe(&self) -> String {
+        match self {
+            Credentials::OAuth(c) => match &c.client_id {
+                Some(id) => format!("OAuth client {id}"),
+                None => "OAuth client".into(),
+            },
+            Credentials::ApiKey(k) => format!("API key (tailnet {})", k.tailnet),
+        }
+    }
+}
+
+/// What the minted key should be. Build with [`KeyOptions::new`], which validates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyOptions {
+    /// ACL tags (`tag:…`), in order, without duplicates.
+    pub tags: Vec<String>,
+    /// Usable more than once.
+    pub reusable: bool,
+    /// Devices are removed when they go offline.
+    pub ephemeral: bool,
+    /// Devices need no approval.
+    pub preauthorized: bool,
+    /// Key lifetime, whole seconds in 1 s … 90 d.
+    pub expiry: Duration,
+    /// Free text, ≤ 50 of `[A-Za-z0-9 -]`.
+    pub description: Option<String>,
+}
+
+impl Default for KeyOptions {
+    /// The contract's defaults: no tags, single-use, ephemeral, preauthorized, 1 h.
+    fn default() -> Self {
+        KeyOptions {
+            tags: Vec::new(),
+            reusable: false,
+            ephemeral: true,
+            preauthorized: true,
+            expiry: DEFAULT_EXPIRY,
+            description: None,
+        }
+    }
+}
+
+/// Tailscale's tag syntax (`tailcfg.CheckTag`): `tag:` then a letter, then letters, digits, `-`.
+pub fn check_tag(tag: &str) -> Result<(), MintError> {
+    let bad = |why: &str| MintError::InvalidOption(format!("--tags: {tag:?} {why}"));
+    let Some(name) = tag.strip_prefix("tag:") else {
+        return Err(bad("must start with \"tag:\" (e.g. tag:server)"));
+    };
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(c) if c.is_ascii_alphabetic() => {}
+        _ => return Err(bad("must have a letter right after \"tag:\"")),
+    }
+    if !chars.all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return Err(bad(
+            "may contain only letters, digits and '-' after \"tag:\"",
+        ));
+    }
+    Ok(())
+}
+
+impl KeyOptions {
+    /// Validates and normalises (tags deduplicated, in order).
+    pub fn new(
+        tags: Vec<String>,
+        reusable: bool,
+        ephemeral: bool,
+        preauthorized: bool,
+        expiry: Duration,
+        description: Option<String>,
+    ) -> Result<Self, MintError> {
+        let mut uniq: Vec<String> = Vec::new();
+        for t in tags.into_iter().map(|t| t.trim().to_owned()) {
+            check_tag(&t)?;
+            if !uniq.contains(&t) {
+                uniq.push(t);
+            }
+        }
+        if expiry.subsec_nanos() != 0 {
+            return Err(MintError::InvalidOption(
+                "--expiry: must be whole seconds (e.g. 90s, 1h, 7d)".into(),
+            ));
+        }
+        if expiry < Duration::from_secs(1) || expiry > MAX_EXPIRY {
+            return Err(MintError::InvalidOption(format!(
+                "--expiry: {}s is outside 1s…90d (at most {}s, the API's limit)",
+                expiry.as_secs(),
+                MAX_EXPIRY.as_secs()
+            )));
+        }
+        if let Some(d) = &description {
+            if d.chars().count() > MAX_DESCRIPTION {
+                return Err(MintError::InvalidOption(format!(
+                    "--description: {} characters, the API allows at most {MAX_DESCRIPTION}",
+                    d.chars().count()
+                )));
+            }
+            if let Some(c) = d
+                .chars()
+                .find(|c| !(c.is_ascii_alphanumeric() || *c == ' ' || *c == '-'))
+            {
+                return Err(MintError::InvalidOption(format!(
+                    "--description: {c:?} is not allowed; use letters, digits, spaces and '-'"
+                )));
+            }
+        }
+        Ok(KeyOptions {
+            tags: uniq,
+            reusable,
+            ephemeral,
+            preauthorized,
+            expiry,
+            description,
+        })
+    }
+
+    /// Checks the options against the credentials: OAuth-minted keys must be tagged.
+    pub fn check_for(&self, creds: &Credentials) -> Result<(), MintError> {
+        if matches!(creds, Credentials::OAuth(_)) && self.tags.is_empty() {
+            return Err(MintError::InvalidOption(
+                "--tags is required with an OAuth client: its keys are owned by the tailnet and \
+must carry tags the client owns (e.g. --tags tag:server)"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The request body these options make.
+    pub fn request(&self) -> CreateKeyRequest {
+        CreateKeyRequest {
+            capabilities: Capabilities {
+                devices: DeviceCaps {
+                    create: CreateCaps {
+                        reusable: self.reusable,
+                        ephemeral: self.ephemeral,
+                        preauthorized: self.preauthorized,
+                        tags: self.tags.clone(),
+                    },
+                },
+            },
+            expiry_seconds: self.expiry.as_secs(),
+            description: self.description.clone(),
+        }
+    }
+}
+
+/// A freshly minted auth key and what the API said about it.
+#[derive(Debug)]
+pub struct MintedKey {
+    /// Key id (`k…CNTRL`): safe to log and record.
+    pub id: String,
+    /// The `tskey-auth-…` key.
+    pub key: Zeroizing<String>,
+    /// RFC 3339 creation time (from the API).
+    pub created: Option<String>,
+    /// RFC 3339 expiry time (from the API).
+    pub expires: Option<String>,
+    /// Tags the devices get.
+    pub tags: Vec<String>,
+    /// Usable more than once.
+    pub reusable: bool,
+    /// Devices are removed when offline.
+    pub ephemeral: bool,
+    /// Devices need no approval.
+    pub preauthorized: bool,
+}
+
+/// Talks to one Tailscale API under one deadline.
+pub struct Minter {
+    api: Api,
+    deadline: Deadline,
+    token: Option<AccessToken>,
+}
+
+impl Minter {
+    /// A minter for `api_url` (https, or http to loopback) whose calls all end by `deadline`
+    /// from now.
+    pub fn new(api_url: &str, deadline: Duration) -> Result<Self, MintError> {
+        Self::with_policy(api_url, Deadline::after(deadline), Policy::default())
+    }
+
+    /// Same, with an explicit deadline and retry policy.
+    pub fn with_policy(
+        api_url: &str,
+        deadline: Deadline,
+        policy: Policy,
+    ) -> Result<Self, MintError> {
+        let base = url::check(api_url)?;
+        Ok(Minter {
+            api: Api::new(&base, policy),
+            deadline,
+            token: None,
+        })
+    }
+
+    /// Fetches (once per command, or when it is about to expire) the access token an OAuth
+    /// client needs.
+    fn authenticate(&mut self, creds: &Credentials) -> Result<(), MintError> {
+        if let Credentials::OAuth(c) = creds {
+            let fresh = self
+                .token
+                .as_ref()
+                .is_some_and(|t| t.valid_until > std::time::Instant::now());
+            if !fresh {
+                let t = self
+                    .api
+                    .token(c.client_id.as_deref(), &c.secret, &self.deadline)?;
+                log::info(format!("got an access token for {}", creds.describe()));
+                self.token = Some(t);
+            }
+        }
+        Ok(())
+    }
+
+    /// The Bearer credential for `creds` (after [`Self::authenticate`]).
+    fn bearer<'a>(&'a self, creds: &'a Credentials) -> Bearer<'a> {
+        match creds {
+            Credentials::ApiKey(k) => Bearer::ApiKey(k.key.as_str()),
+            Credentials::OAuth(_) => {
+                Bearer::Token(self.token.as_ref().map(|t| t.token.as_str()).unwrap_or(""))
+            }
+        }
+    }
+
+    /// Mints one auth key.
+    pub fn mint(&mut self, creds: &Credentials, opts: &KeyOptions) -> Result<MintedKey, MintError> {
+        opts.check_for(creds)?;
+        let req = opts.request();
+        self.authenticate(creds)?;
+        let (key, info) =
+            self.api
+                .create_key(self.bearer(creds), creds.tailnet(), &req, &self.deadline)?;
+        let caps = info.capabilities.map(|c| c.devices.create);
+        let minted = MintedKey {
+            id: info.id,
+            key,
+            created: info.created,
+            expires: info.expires,
+            tags: caps
+                .as_ref()
+                .map(|c| c.tags.clone())
+                .unwrap_or(req.capabilities.devices.create.tags),
+            reusable: caps.as_ref().map_or(opts.reusable, |c| c.reusable),
+            ephemeral: caps.as_ref().map_or(opts.ephemeral, |c| c.ephemeral),
+            preauthorized: caps
+                .as_ref()
+                .map_or(opts.preauthorized, |c| c.preauthorized),
+        };
+        log::info(format!(
+            "minted auth key {} with {} (expires {}, tags [{}])",
+            minted.id,
+            creds.describe(),
+            minted.expires.as_deref().unwrap_or("?"),
+            minted.tags.join(" ")
+        ));
+        Ok(minted)
+    }
+
+    /// Describes a key (`invalid` is true once revoked or expired).
+    pub fn key_info(&mut self, creds: &Credentials, id: &str) -> Result<KeyInfo, MintError> {
+        self.authenticate(creds)?;
+        self.api
+            .get_key(self.bearer(creds), creds.tailnet(), id, &self.deadline)
+    }
+
+    /// Revokes a key; a 404 is [`Deleted::AlreadyGone`], not an error.
+    pub fn revoke_key(&mut self, creds: &Credentials, id: &str) -> Result<Deleted, MintError> {
+        self.authenticate(creds)?;
+        self.api
+            .delete_key(self.bearer(creds), creds.tailnet(), id, &self.deadline)
+    }
+
+    /// Lists the tailnet's devices.
+    pub fn list_devices(&mut self, creds: &Credentials) -> Result<Vec<Device>, MintError> {
+        self.authenticate(creds)?;
+        self.api
+            .list_devices(self.bearer(creds), creds.tailnet(), &self.deadline)
+    }
+
+    /// Deletes a device by id (nodeId or legacy id); a 404 is [`Deleted::AlreadyGone`].
+    pub fn delete_device(&mut self, creds: &Credentials, id: &str) -> Result<Deleted, MintError> {
+        self.authenticate(creds)?;
+        self.api
+            .delete_device(self.bearer(creds), id, &self.deadline)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(tags: &[&str], expiry: Duration, desc: Option<&str>) -> Result<KeyOptions, MintError> {
+        KeyOptions::new(
+            tags.iter().map(|s| s.to_string()).collect(),
+            false,
+            true,
+            true,
+            expiry,
+            desc.map(str::to_owned),
+        )
+    }
+
+    #[test]
+    fn validation() {
+        let h = Duration::from_secs(3600);
+        assert_eq!(
+            opts(&["tag:a", "tag:b-1", "tag:a"], h, None).unwrap().tags,
+            ["tag:a", "tag:b-1"]
+        );
+        for bad in ["a", "tag:", "tag:1a", "tag:a_b", "TAG:a"] {
+            assert!(opts(&[bad], h, None).is_err(), "{bad}");
+        }
+        assert!(opts(&[], Duration::from_secs(1), None).is_ok());
+        assert!(opts(&[], MAX_EXPIRY, None).is_ok());
+        assert!(opts(&[], MAX_EXPIRY + Duration::from_secs(1), None).is_err());
+        assert!(opts(&[], Duration::ZERO, None).is_err());
+        assert!(opts(&[], Duration::from_millis(1500), None).is_err());
+        assert!(opts(&[], h, Some(&"a".repeat(50))).is_ok());
+        assert!(opts(&[], h, Some(&"a".repeat(51))).is_err());
+        assert!(opts(&[], h, Some("web-1 sidecar")).is_ok());
+        let e = opts(&[], h, Some("web_1")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--description: '_' is not allowed; use letters, digits, spaces and '-'"
+        );
+    }
+
+    #[test]
+    fn request_body_bytes() {
+        let o = opts(&["tag:ci"], Duration::from_secs(3600), Some("tskeyctl web")).unwrap();
+        assert_eq!(
+            serde_json::to_string(&o.request()).unwrap(),
+            r#"{"capabilities":{"devices":{"create":{"reusable":false,"ephemeral":true,"preauthorized":true,"tags":["tag:ci"]}}},"expirySeconds":3600,"description":"tskeyctl web"}"#
+        );
+        let o = opts(&[], Duration::from_secs(60), None).unwrap();
+        assert_eq!(
+            serde_json::to_string(&o.request()).unwrap(),
+            r#"{"capabilities":{"devices":{"create":{"reusable":false,"ephemeral":true,"preauthorized":true}}},"expirySeconds":60}"#
+        );
+    }
+}
