@@ -6,6 +6,7 @@
 //! [`Error::exit_code`]. A closed stdout pipe (`tskeyctl recipient | head -c0`) is not an error.
 
 mod keys;
+mod sops;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -54,6 +55,7 @@ struct Global {
 enum Command {
     Recipient(keys::RecipientArgs),
     Identity(keys::IdentityArgs),
+    Decrypt(sops::DecryptArgs),
 }
 
 /// Entry point of the binary.
@@ -94,6 +96,7 @@ fn run(command: Command) -> Result<(), Error> {
     match command {
         Command::Recipient(a) => keys::recipient(a),
         Command::Identity(a) => keys::identity(a),
+        Command::Decrypt(a) => sops::decrypt(a),
     }
 }
 
