@@ -5,6 +5,7 @@
 //! "Exit codes"). No other code chooses an exit code. Messages carry paths, line numbers,
 //! recipients and key types, never key material or plaintext.
 
+use crate::decode::DecodeError;
 use crate::hostkey::KeyError;
 use crate::material::MaterialError;
 use crate::mint::MintError;
@@ -58,6 +59,9 @@ pub enum Error {
     /// Writing to standard output failed (other than a closed pipe).
     #[error("cannot write to standard output: {0}")]
     Stdout(std::io::Error),
+    /// Decoding a sops/age file.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
     /// A flag combination clap cannot express.
     #[error("{0}")]
     Usage(String),
@@ -108,6 +112,9 @@ impl Error {
                 | MintError::NotFound { .. } => code::CONFIG,
             },
             Error::Usage(_) => code::USAGE,
+            Error::Decode(e) if e.is_permission() => code::NO_PERM,
+            Error::Decode(e) if e.is_usage() => code::USAGE,
+            Error::Decode(_) => code::DATA,
         }
     }
 }

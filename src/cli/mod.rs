@@ -7,6 +7,7 @@
 
 mod keys;
 pub mod mint;
+mod sops;
 mod status;
 
 use std::io::Write;
@@ -58,6 +59,7 @@ enum Command {
     Identity(keys::IdentityArgs),
     Status(status::StatusArgs),
     Mint(mint::MintArgs),
+    Decrypt(sops::DecryptArgs),
 }
 
 /// Entry point of the binary.
@@ -101,6 +103,7 @@ fn run(command: Command) -> Result<ExitCode, Error> {
         Command::Identity(a) => ok(keys::identity(a)),
         Command::Status(a) => status::status(a),
         Command::Mint(a) => ok(mint::mint(a)),
+        Command::Decrypt(a) => ok(sops::decrypt(a)),
     }
 }
 
