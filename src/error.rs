@@ -62,6 +62,12 @@ pub enum Error {
     /// Decoding a sops/age file.
     #[error(transparent)]
     Decode(#[from] DecodeError),
+    /// A bad option value (exit 78).
+    #[error("{0}")]
+    Config(String),
+    /// No state recorded for a name `revoke` was asked about (exit 66).
+    #[error("{0}")]
+    NoState(String),
     /// A flag combination clap cannot express.
     #[error("{0}")]
     Usage(String),
@@ -112,6 +118,8 @@ impl Error {
                 | MintError::NotFound { .. } => code::CONFIG,
             },
             Error::Usage(_) => code::USAGE,
+            Error::Config(_) => code::CONFIG,
+            Error::NoState(_) => code::NO_INPUT,
             Error::Decode(e) if e.is_permission() => code::NO_PERM,
             Error::Decode(e) if e.is_usage() => code::USAGE,
             Error::Decode(_) => code::DATA,

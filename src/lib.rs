@@ -21,6 +21,7 @@ pub mod hostkey;
 pub mod log;
 pub mod material;
 pub mod mint;
+pub mod provision;
 pub mod sink;
 pub mod source;
 pub mod state;

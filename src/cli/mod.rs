@@ -7,6 +7,7 @@
 
 mod keys;
 pub mod mint;
+mod provision;
 mod sops;
 mod status;
 
@@ -59,6 +60,8 @@ enum Command {
     Identity(keys::IdentityArgs),
     Status(status::StatusArgs),
     Mint(mint::MintArgs),
+    Provision(provision::ProvisionArgs),
+    Revoke(provision::RevokeArgs),
     Decrypt(sops::DecryptArgs),
 }
 
@@ -103,6 +106,8 @@ fn run(command: Command) -> Result<ExitCode, Error> {
         Command::Identity(a) => ok(keys::identity(a)),
         Command::Status(a) => status::status(a),
         Command::Mint(a) => ok(mint::mint(a)),
+        Command::Provision(a) => ok(provision::provision(a)),
+        Command::Revoke(a) => ok(provision::revoke(a)),
         Command::Decrypt(a) => ok(sops::decrypt(a)),
     }
 }
