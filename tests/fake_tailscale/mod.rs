@@ -321,6 +321,26 @@ impl FakeTailscale {
         secret
     }
 
+    /// Registers an OAuth client with a given secret `tskey-client-<id>-<random>` (e.g. the demo
+    /// credentials in `secrets.example/`).
+    pub fn add_oauth_client_with_secret(&self, secret: &str, scopes: &[&str], tags: &[&str]) {
+        let id = secret.split('-').nth(2).unwrap_or_default().to_string();
+        self.lock().clients.push(Client {
+            id,
+            secret: secret.to_string(),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            tags: tags.iter().map(|s| s.to_string()).collect(),
+        });
+    }
+
+    /// Registers a given API key that may use `owned_tags`.
+    pub fn add_api_key_with_value(&self, key: &str, owned_tags: &[&str]) {
+        self.lock().users.push(UserKey {
+            key: key.to_string(),
+            owned_tags: owned_tags.iter().map(|s| s.to_string()).collect(),
+        });
+    }
+
     /// Registers a user's API key that may use `owned_tags`; returns it.
     pub fn add_api_key(&self, owned_tags: &[&str]) -> String {
         let key = format!("tskey-api-k{}CNTRL-{}", random_alnum(7), random_alnum(32));
