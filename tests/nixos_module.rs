@@ -385,10 +385,14 @@ fn broken_configurations_are_rejected_with_their_message() {
 fn readme_nixos_section_is_the_evaluated_example() {
     let example = std::fs::read_to_string(repo().join("nixos-module/example.nix"))
         .expect("nixos-module/example.nix");
-    let doc = std::fs::read_to_string(repo().join("docs/nixos.md")).expect("docs/nixos.md");
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
+    let section = readme
+        .split("\n## ")
+        .find(|s| s.starts_with("NixOS"))
+        .expect("README.md has a '## NixOS' section");
     assert!(
-        doc.contains(&format!("```nix\n{example}```\n")),
-        "docs/nixos.md must contain nixos-module/example.nix verbatim in a ```nix block"
+        section.contains(&format!("```nix\n{example}```\n")),
+        "README.md's NixOS section must contain nixos-module/example.nix verbatim in a ```nix block"
     );
 }
 
