@@ -773,3 +773,73 @@ fn usage_errors_are_exit_2() {
     assert_eq!(code(&o), 0);
     assert!(String::from_utf8_lossy(&o.stdout).contains("Examples:"));
 }
+
+#[test]
+fn library_conversion_matches_every_intermediate_of_the_vectors() {
+    use tskeyctl::hostkey::{Found, HostKey, scan_public};
+    use tskeyctl::source::Origin;
+    let Some(c) = conformance() else { return };
+    let d = c.join("ssh-to-age");
+    let v: serde_json::Value =
+        serde_json::from_slice(&fs::read(d.join("expected/vectors.json")).expect("read"))
+            .expect("json");
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    for vec in v["private_key_vectors"].as_array().expect("array") {
+        let path = d.join(vec["input_private_key"].as_str().expect("name"));
+        let pass = vec["passphrase"].as_str().map(str::as_bytes);
+        let origin = Origin::File(path.clone());
+        let key = HostKey::from_openssh(&origin, &fs::read(&path).expect("read"), pass)
+            .expect("key parses");
+        assert_eq!(
+            hex(&key.public().bytes),
+            vec["ed25519_public_hex"].as_str().expect("hex")
+        );
+        assert_eq!(
+            *key.age_identity_string(),
+            vec["age_secret_key"].as_str().expect("sk")
+        );
+        assert_eq!(
+            key.public().age_recipient().as_deref(),
+            vec["age_recipient"].as_str()
+        );
+        let id = key.x25519_identity().expect("identity");
+        use age::secrecy::ExposeSecret;
+        assert_eq!(
+            id.to_string().expose_secret(),
+            vec["age_secret_key"].as_str().expect("sk")
+        );
+        assert_eq!(
+            id.to_public().to_string(),
+            vec["age_recipient"].as_str().expect("r")
+        );
+        // The native ssh-ed25519 stanza tag: base64(sha256(wire)[..4]).
+        use sha2::Digest;
+        let tag = sha2::Sha256::digest(key.public().wire());
+        use base64::Engine as _;
+        assert_eq!(
+            base64::engine::general_purpose::STANDARD_NO_PAD.encode(&tag[..4]),
+            vec["age_ssh_ed25519_stanza_tag"].as_str().expect("tag")
+        );
+        assert!(key.ssh_identity().is_some());
+        // The public file gives the same key.
+        let pubf = d.join(vec["input_public_key"].as_str().expect("name"));
+        let found = scan_public(&Origin::File(pubf.clone()), &fs::read(&pubf).expect("read"))
+            .expect("scan");
+        match found.as_slice() {
+            [Found::Ed25519(p, 1)] => assert_eq!(p.bytes, key.public().bytes),
+            other => panic!("{other:?}"),
+        }
+    }
+    for vec in v["keyscan_vectors"].as_array().expect("array") {
+        let line = vec["line"].as_str().expect("line");
+        let result = vec["result"].as_str().expect("result");
+        if !result.starts_with("age1") || line.contains("...") {
+            continue;
+        }
+        let found = scan_public(&Origin::Stdin, line.as_bytes()).expect("scan");
+        match found.as_slice() {
+            [Found::Ed25519(p, 1)] => assert_eq!(p.age_recipient().as_deref(), Some(result)),
+            other => panic!("{other:?}"),
+        }
+    }
+}
