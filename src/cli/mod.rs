@@ -56,6 +56,8 @@ enum Command {
     Recipient(keys::RecipientArgs),
     Identity(keys::IdentityArgs),
     Decrypt(sops::DecryptArgs),
+    Encrypt(sops::EncryptArgs),
+    Updatekeys(sops::UpdatekeysArgs),
 }
 
 /// Entry point of the binary.
@@ -97,6 +99,8 @@ fn run(command: Command) -> Result<(), Error> {
         Command::Recipient(a) => keys::recipient(a),
         Command::Identity(a) => keys::identity(a),
         Command::Decrypt(a) => sops::decrypt(a),
+        Command::Encrypt(a) => sops::encrypt(a),
+        Command::Updatekeys(a) => sops::updatekeys(a),
     }
 }
 

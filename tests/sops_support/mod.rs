@@ -2,6 +2,8 @@
 //! the conformance folder, running the built binary, and walking decrypted trees.
 #![allow(dead_code)]
 
+pub mod matrix;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
