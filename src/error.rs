@@ -6,6 +6,7 @@
 //! recipients and key types, never key material or plaintext.
 
 use crate::decode::DecodeError;
+use crate::decode::encrypt::EncryptError;
 use crate::hostkey::KeyError;
 use crate::material::MaterialError;
 use crate::mint::MintError;
@@ -68,6 +69,9 @@ pub enum Error {
     /// No state recorded for a name `revoke` was asked about (exit 66).
     #[error("{0}")]
     NoState(String),
+    /// Encrypting a sops file.
+    #[error(transparent)]
+    Encrypt(#[from] EncryptError),
     /// A flag combination clap cannot express.
     #[error("{0}")]
     Usage(String),
@@ -123,6 +127,17 @@ impl Error {
             Error::Decode(e) if e.is_permission() => code::NO_PERM,
             Error::Decode(e) if e.is_usage() => code::USAGE,
             Error::Decode(_) => code::DATA,
+            Error::Encrypt(e) => match e {
+                EncryptError::Config { .. }
+                | EncryptError::NoRecipients
+                | EncryptError::Recipient(_)
+                | EncryptError::Options(_) => code::CONFIG,
+                EncryptError::Decode(d) if d.is_permission() => code::NO_PERM,
+                EncryptError::Decode(_)
+                | EncryptError::AlreadyEncrypted { .. }
+                | EncryptError::Format { .. } => code::DATA,
+                EncryptError::Crypto { .. } => code::INTERNAL,
+            },
         }
     }
 }

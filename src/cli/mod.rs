@@ -63,6 +63,8 @@ enum Command {
     Provision(provision::ProvisionArgs),
     Revoke(provision::RevokeArgs),
     Decrypt(sops::DecryptArgs),
+    Encrypt(sops::EncryptArgs),
+    Updatekeys(sops::UpdatekeysArgs),
 }
 
 /// Entry point of the binary.
@@ -109,6 +111,8 @@ fn run(command: Command) -> Result<ExitCode, Error> {
         Command::Provision(a) => ok(provision::provision(a)),
         Command::Revoke(a) => ok(provision::revoke(a)),
         Command::Decrypt(a) => ok(sops::decrypt(a)),
+        Command::Encrypt(a) => ok(sops::encrypt(a)),
+        Command::Updatekeys(a) => ok(sops::updatekeys(a)),
     }
 }
 

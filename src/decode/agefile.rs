@@ -53,9 +53,11 @@ pub fn open(ids: &Identities, bytes: &[u8]) -> Result<Zeroizing<Vec<u8>>, AgeErr
 
 /// The stanza types and arguments of an age header (for "which recipients" messages).
 pub fn stanza_summary(bytes: &[u8]) -> Vec<String> {
-    let Ok(text) = std::str::from_utf8(bytes) else {
-        return Vec::new();
-    };
+    let end = bytes
+        .windows(4)
+        .position(|w| w == b"\n---")
+        .unwrap_or(bytes.len());
+    let text = String::from_utf8_lossy(&bytes[..end]);
     text.lines()
         .take_while(|l| !l.starts_with("---"))
         .filter_map(|l| l.strip_prefix("-> "))

@@ -132,11 +132,8 @@ impl Document {
                     .find(|i| i.key.as_deref() == Some(k))
                     .map(|i| &i.value),
                 (PathPart::Index(i), Some(Node::Seq(v))) => {
-                    let elems: Vec<&Node> = v
-                        .iter()
-                        .filter(|n| !matches!(n, Node::Comment(_)))
-                        .collect();
-                    Some(elems.get(*i).copied().ok_or_else(|| {
+                    // sops indexes the raw list, comments included.
+                    Some(v.get(*i).ok_or_else(|| {
                         self.extract_err(format!("component [{i}] is out of bounds"))
                     })?)
                 }
@@ -196,6 +193,19 @@ impl Document {
     }
 
     fn value_bytes(&self, n: &Node, out: Format) -> Result<Zeroizing<Vec<u8>>, DecodeError> {
+        // sops marshals a selected comment as its Go struct `Comment{Value}`.
+        let wrapped;
+        let n = match (n, out) {
+            (Node::Comment(c), Format::Yaml) => {
+                wrapped = Node::Map(vec![Item::pair("value", Node::str(c.clone()))]);
+                &wrapped
+            }
+            (Node::Comment(c), _) => {
+                wrapped = Node::Map(vec![Item::pair("Value", Node::str(c.clone()))]);
+                &wrapped
+            }
+            _ => n,
+        };
         let mut buf = Zeroizing::new(Vec::new());
         match out {
             Format::Yaml => buf.extend_from_slice(&formats::yaml::emit_value(n)),

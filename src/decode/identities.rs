@@ -240,10 +240,17 @@ impl Identities {
                     "{name}: passphrase-protected identity file; set TSKEYCTL_IDENTITY_PASSPHRASE"
                 ));
             };
-            let scrypt = age::scrypt::Identity::new(SecretString::from(p.to_string()));
+            let mut scrypt = age::scrypt::Identity::new(SecretString::from(p.to_string()));
+            // sops's own test identity uses logN 18; allow up to 2^20 like age's CLI does.
+            scrypt.set_max_work_factor(20);
             let mut r = dec
                 .decrypt(std::iter::once(&scrypt as &dyn age::Identity))
-                .map_err(|_| format!("{name}: wrong passphrase for the identity file"))?;
+                .map_err(|e| match e {
+                    age::DecryptError::ExcessiveWork { required, .. } => {
+                        format!("{name}: identity file needs scrypt work factor 2^{required}, more than 2^20")
+                    }
+                    _ => format!("{name}: wrong passphrase for the identity file"),
+                })?;
             r.read_to_end(&mut plain)
                 .map_err(|e| format!("{name}: {e}"))?;
             let inner = String::from_utf8(plain.to_vec())

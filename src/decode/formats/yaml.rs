@@ -77,6 +77,33 @@ impl Loader {
     /// A node is about to start in the current frame (a key, or a sequence item).
     fn node_starts(&mut self) {
         self.flush_pending();
+        self.mark_start();
+    }
+
+    /// A nested block starts: pending comments at or left of the parent's column are the
+    /// parent's (a sequence item's head comment sits at the dash); deeper ones are the block's.
+    fn collection_starts(&mut self) {
+        let parent_col = match self.frames.last() {
+            Some(Frame::Map { col, .. } | Frame::Seq { col, .. }) => Some(*col),
+            None => None,
+        };
+        if let Some(pc) = parent_col {
+            let split = self
+                .pending
+                .iter()
+                .position(|(_, c)| *c > pc)
+                .unwrap_or(self.pending.len());
+            let child = self.pending.split_off(split);
+            self.flush_pending();
+            self.pending = child;
+        }
+        self.mark_start();
+    }
+
+    /// Records where the current item starts (same-line comments are inserted there).
+    /// A collection starting does not flush pending comments: comments between a key and
+    /// its nested block are that block's head comments.
+    fn mark_start(&mut self) {
         match self.frames.last_mut() {
             Some(Frame::Map {
                 items, key, start, ..
@@ -441,7 +468,7 @@ pub fn load(text: &str) -> Result<Vec<Branch>, FormatError> {
                         ),
                     ));
                 }
-                l.node_starts();
+                l.collection_starts();
                 l.charge(1)?;
                 let col = span.start.col();
                 l.frames.push(if is_map {
