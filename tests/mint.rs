@@ -546,7 +546,8 @@ fn unusable_material_is_65_and_missing_files_66() {
     );
     assert_eq!(run.code, 65, "{}", run.stderr);
     assert!(
-        run.stderr.contains("holds a auth key") || run.stderr.contains("auth key"),
+        run.stderr
+            .contains("holds an auth key, expected a tskey-client-… OAuth client secret"),
         "{}",
         run.stderr
     );

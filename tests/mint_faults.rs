@@ -140,6 +140,29 @@ fn hanging_request_times_out_within_the_deadline() {
 }
 
 #[test]
+fn a_body_stalling_midway_times_out_within_the_deadline() {
+    let (fake, secret) = oauth_fake();
+    fake.inject(Route::Token, Fault::StallBody, 10);
+    let run = mint(&fake, &secret, &["--deadline", "2s"]);
+    assert_eq!(run.code, 75, "{}", run.stderr);
+    assert!(
+        run.elapsed >= Duration::from_millis(1900),
+        "{:?}",
+        run.elapsed
+    );
+    assert!(
+        run.elapsed < Duration::from_millis(3500),
+        "{:?}",
+        run.elapsed
+    );
+    assert!(
+        run.stderr.contains("gave up at the 2s deadline"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn one_hang_then_success_when_the_request_timeout_is_shorter_than_the_deadline() {
     // The request timeout is 15 s; with a 20 s deadline the hang costs 15 s, then it succeeds.
     // Kept to the token endpoint so the test also proves the token is fetched again.

@@ -74,7 +74,7 @@ fn oauth(origin: &str, value: &str, wanted: &'static str) -> Result<Material, Er
         other => Err(MaterialError::WrongType {
             origin: origin.into(),
             key: wanted.into(),
-            found: format!("a {}", other.kind()),
+            found: format!("an {}", other.kind()),
             expected: "a tskey-client-… OAuth client secret",
         }
         .into()),
@@ -122,7 +122,7 @@ pub fn resolve(src: &Sources, env: &dyn Fn(&str) -> Option<String>) -> Result<Re
             other => Err(MaterialError::WrongType {
                 origin: origin.into(),
                 key: "the API key".into(),
-                found: format!("a {}", other.kind()),
+                found: format!("an {}", other.kind()),
                 expected: "a tskey-api-… API key",
             }
             .into()),
