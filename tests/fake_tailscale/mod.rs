@@ -72,6 +72,8 @@ pub struct Recorded {
     pub body: Vec<u8>,
     pub at: Instant,
     pub status: u16,
+    /// Which TCP connection carried it (numbered from 1 in accept order).
+    pub conn: u64,
 }
 
 impl Recorded {
@@ -293,10 +295,10 @@ impl FakeTailscale {
         let fake = FakeTailscale { addr, state };
         let server = fake.clone();
         std::thread::spawn(move || {
-            for conn in listener.incoming() {
+            for (n, conn) in listener.incoming().enumerate() {
                 let Ok(stream) = conn else { continue };
                 let s = server.clone();
-                std::thread::spawn(move || s.serve_connection(stream));
+                std::thread::spawn(move || s.serve_connection(stream, n as u64 + 1));
             }
         });
         fake
@@ -424,7 +426,7 @@ impl FakeTailscale {
             .collect()
     }
 
-    fn serve_connection(&self, stream: TcpStream) {
+    fn serve_connection(&self, stream: TcpStream, conn: u64) {
         let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
         let _ = stream.set_nodelay(true);
         let Ok(write_half) = stream.try_clone() else {
@@ -436,6 +438,7 @@ impl FakeTailscale {
             let Some((mut req, close)) = read_request(&mut reader) else {
                 return;
             };
+            req.conn = conn;
             let fault = self.take_fault(&req);
             match fault {
                 Some(Fault::Hang) => {
@@ -946,6 +949,7 @@ fn read_request(r: &mut BufReader<TcpStream>) -> Option<(Recorded, bool)> {
             body,
             at,
             status: 0,
+            conn: 0,
         },
         close,
     ))
