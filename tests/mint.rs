@@ -604,3 +604,68 @@ fn unusable_material_is_65_and_missing_files_66() {
     assert_eq!(run.code, 66, "{}", run.stderr);
     assert_eq!(fake.requests().len(), 0);
 }
+
+#[test]
+fn loopback_requests_never_go_through_an_env_proxy() {
+    let (fake, secret) = oauth_fake();
+    let url = fake.url();
+    let dead = "http://127.0.0.1:9"; // nothing listens on the discard port
+    let run = tskeyctl(
+        &fake,
+        &[
+            "mint",
+            "--tags",
+            "tag:ci",
+            "--api-url",
+            &url,
+            "--deadline",
+            "5s",
+        ],
+        &[
+            ("TS_API_CLIENT_SECRET", &secret),
+            ("ALL_PROXY", dead),
+            ("HTTPS_PROXY", dead),
+            ("HTTP_PROXY", dead),
+        ],
+    );
+    assert_minted(&fake, &run);
+}
+
+#[test]
+fn https_goes_through_rustls_and_a_failed_handshake_is_75_at_the_deadline() {
+    // The fake speaks plain HTTP, so a TLS ClientHello to it cannot succeed: this proves the
+    // https path runs rustls (ring provider, no panic) and reports the failure legibly. TLS
+    // failures are retried (at boot the clock may still be wrong) until the deadline.
+    let (fake, secret) = oauth_fake();
+    let url = format!("https://{}", fake.addr);
+    let run = tskeyctl(
+        &fake,
+        &[
+            "mint",
+            "--tags",
+            "tag:ci",
+            "--api-url",
+            &url,
+            "--deadline",
+            "2s",
+        ],
+        &[("TS_API_CLIENT_SECRET", &secret)],
+    );
+    assert_eq!(run.code, 75, "{}", run.stderr);
+    assert!(run.elapsed < Duration::from_secs(3), "{:?}", run.elapsed);
+    assert!(
+        run.stderr
+            .contains("TLS or protocol error (received corrupt message"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("gave up at the 2s deadline"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        fake.requests().is_empty(),
+        "no HTTP request may reach the server"
+    );
+}

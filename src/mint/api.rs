@@ -222,7 +222,12 @@ impl Api {
     /// An API at `base` (already checked by [`super::url::check`]), e.g.
     /// `https://api.tailscale.com`.
     pub fn new(base: &str, policy: Policy) -> Self {
-        let agent: Agent = Agent::config_builder()
+        let mut config = Agent::config_builder();
+        if super::url::is_loopback_url(base) {
+            // A proxy from the environment must not see loopback traffic.
+            config = config.proxy(None);
+        }
+        let agent: Agent = config
             .http_status_as_error(false)
             .max_redirects(0)
             .https_only(false) // checked beforehand: http only for loopback
@@ -697,6 +702,10 @@ enum Once {
 fn describe(e: &ureq::Error) -> String {
     match e {
         ureq::Error::Timeout(t) => format!("timed out ({t})"),
+        // rustls reports handshake and certificate failures as InvalidData I/O errors.
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => {
+            format!("TLS or protocol error ({io}); check the system clock, --api-url and any proxy")
+        }
         ureq::Error::Io(io) => format!("connection error ({})", io.kind()),
         other => other.to_string(),
     }

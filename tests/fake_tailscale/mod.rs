@@ -434,6 +434,14 @@ impl FakeTailscale {
         };
         let mut reader = BufReader::new(stream);
         let mut out = write_half;
+        // A TLS ClientHello (record type 0x16) on this plain-HTTP port: answer like Go's
+        // net/http does to non-HTTP bytes, with a bare 400, and close.
+        if reader.fill_buf().is_ok_and(|b| b.first() == Some(&0x16)) {
+            let _ = out.write_all(
+                b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent a TLS handshake to an HTTP server.\n",
+            );
+            return;
+        }
         loop {
             let Some((mut req, close)) = read_request(&mut reader) else {
                 return;
