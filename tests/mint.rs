@@ -669,3 +669,37 @@ fn https_goes_through_rustls_and_a_failed_handshake_is_75_at_the_deadline() {
         "no HTTP request may reach the server"
     );
 }
+
+#[test]
+fn api_url_from_env_names_and_the_secret_base_url() {
+    let (fake, secret) = oauth_fake();
+    let url = fake.url();
+    for name in ["TAILSCALE_BASE_URL", "TS_BASE_URL"] {
+        let run = tskeyctl(
+            &fake,
+            &["mint", "--tags", "tag:ci"],
+            &[("TS_API_CLIENT_SECRET", &secret), (name, &url)],
+        );
+        assert_eq!(run.code, 0, "{name}: {}", run.stderr);
+    }
+    // The tailscale CLI form's ?baseURL= is used when no flag or env names one.
+    let files = temp_files(&[("s", &format!("{secret}?baseURL={url}"))]);
+    let f = files.path().join("s").display().to_string();
+    let run = tskeyctl(
+        &fake,
+        &["mint", "--tags", "tag:ci", "--oauth-secret-file", &f],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(fake.minted_keys().len(), 3);
+    // --api-url beats the env.
+    let run = tskeyctl(
+        &fake,
+        &["mint", "--tags", "tag:ci", "--api-url", &url],
+        &[
+            ("TS_API_CLIENT_SECRET", &secret),
+            ("TAILSCALE_BASE_URL", "http://example.com"),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}

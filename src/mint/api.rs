@@ -6,6 +6,11 @@
 //! and turns the reply into a typed value or a [`MintError`] that says what to do. Redirects are
 //! never followed (a Bearer token must not travel to another host). Request and response bodies
 //! that carry secrets live in zeroizing buffers; only method, path, status and timing are logged.
+//!
+//! Retrying `POST …/keys` after a timeout or a 5xx may leave behind a key the server created
+//! but whose reply was lost. That key is never delivered to anyone, and it expires with
+//! `--expiry` (default 1 h). The alternative, not retrying, would fail the boot on a transient
+//! error.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -568,7 +573,9 @@ one) with that scope under Settings → OAuth clients"
                         Err(e) => (format!("HTTP {status} with a malformed body ({e})"), None),
                     }
                 }
-                Once::Reply(status, retry_after, body) if status == 429 || status >= 500 => {
+                Once::Reply(status, retry_after, body)
+                    if status == 408 || status == 429 || status >= 500 =>
+                {
                     log::debug(format!(
                         "{endpoint} -> {status} in {ms} ms (attempt {attempt})"
                     ));
