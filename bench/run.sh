@@ -21,20 +21,22 @@ target/release/examples/fake_tailscale --info "$work/info.json" 2>/dev/null &
 fake_pid=$!
 for _ in $(seq 100); do [[ -s "$work/info.json" ]] && break; sleep 0.05; done
 url=$(jq -r .url "$work/info.json")
-# The secret goes into a 0600 file for tskeyctl and into the env for the baseline — never argv
-# of the benchmarked tskeyctl command.
+# The secret is a 0600 file: tskeyctl reads it with --oauth-secret-file; the baseline's bash
+# loads it into TS_API_CLIENT_SECRET with the $(<file) builtin (no extra process).
 jq -r .oauth_secret "$work/info.json" > "$work/secret"
 chmod 600 "$work/secret"
-export TS_API_CLIENT_SECRET
-TS_API_CLIENT_SECRET=$(cat "$work/secret")
 export TS_BASE_URL="$url" TAGS=tag:bench
+baseline="export TS_API_CLIENT_SECRET=\$(<$work/secret); source bench/mint_authkey.sh; mint_authkey"
 
-# Sanity: both produce a key.
-"$bin" mint --oauth-secret-file "$work/secret" --tags tag:bench --api-url "$url" | grep -q '^tskey-auth-'
-bench/mint_authkey.sh | grep -q '^tskey-auth-'
+# Sanity: both produce a key, and tskeyctl prints nothing on stderr.
+"$bin" mint --oauth-secret-file "$work/secret" --tags tag:bench --api-url "$url" 2>"$work/err" | grep -q '^tskey-auth-'
+[[ ! -s "$work/err" ]] || { cat "$work/err" >&2; exit 1; }
+bash -c "$baseline" | grep -q '^tskey-auth-'
 
 mkdir -p bench/results
 hyperfine -N --warmup "$WARMUP" --runs "$RUNS" \
   --export-markdown bench/results/mint.md --export-json bench/results/mint.json \
   -n "tskeyctl mint" "$bin mint --oauth-secret-file $work/secret --tags tag:bench --api-url $url" \
-  -n "bash mint_authkey (curl+jq)" "bash bench/mint_authkey.sh"
+  -n "bash mint_authkey (curl+jq)" "bash -c '$baseline'"
+jq -r '.results[] | "\(.command): median \(.median * 1000 | . * 100 | round / 100) ms"' bench/results/mint.json
+jq -r '"speed-up (median): \((.results[1].median / .results[0].median) * 10 | round / 10)x"' bench/results/mint.json

@@ -546,7 +546,8 @@ fn unusable_material_is_65_and_missing_files_66() {
     );
     assert_eq!(run.code, 65, "{}", run.stderr);
     assert!(
-        run.stderr.contains("holds a auth key") || run.stderr.contains("auth key"),
+        run.stderr
+            .contains("holds an auth key, expected a tskey-client-… OAuth client secret"),
         "{}",
         run.stderr
     );
@@ -602,4 +603,103 @@ fn unusable_material_is_65_and_missing_files_66() {
     );
     assert_eq!(run.code, 66, "{}", run.stderr);
     assert_eq!(fake.requests().len(), 0);
+}
+
+#[test]
+fn loopback_requests_never_go_through_an_env_proxy() {
+    let (fake, secret) = oauth_fake();
+    let url = fake.url();
+    let dead = "http://127.0.0.1:9"; // nothing listens on the discard port
+    let run = tskeyctl(
+        &fake,
+        &[
+            "mint",
+            "--tags",
+            "tag:ci",
+            "--api-url",
+            &url,
+            "--deadline",
+            "5s",
+        ],
+        &[
+            ("TS_API_CLIENT_SECRET", &secret),
+            ("ALL_PROXY", dead),
+            ("HTTPS_PROXY", dead),
+            ("HTTP_PROXY", dead),
+        ],
+    );
+    assert_minted(&fake, &run);
+}
+
+#[test]
+fn https_goes_through_rustls_and_a_failed_handshake_is_75_at_the_deadline() {
+    // The fake speaks plain HTTP, so a TLS ClientHello to it cannot succeed: this proves the
+    // https path runs rustls (ring provider, no panic) and reports the failure legibly. TLS
+    // failures are retried (at boot the clock may still be wrong) until the deadline.
+    let (fake, secret) = oauth_fake();
+    let url = format!("https://{}", fake.addr);
+    let run = tskeyctl(
+        &fake,
+        &[
+            "mint",
+            "--tags",
+            "tag:ci",
+            "--api-url",
+            &url,
+            "--deadline",
+            "2s",
+        ],
+        &[("TS_API_CLIENT_SECRET", &secret)],
+    );
+    assert_eq!(run.code, 75, "{}", run.stderr);
+    assert!(run.elapsed < Duration::from_secs(4), "{:?}", run.elapsed);
+    assert!(
+        run.stderr
+            .contains("TLS or protocol error (received corrupt message"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("gave up at the 2s deadline"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        fake.requests().is_empty(),
+        "no HTTP request may reach the server"
+    );
+}
+
+#[test]
+fn api_url_from_env_names_and_the_secret_base_url() {
+    let (fake, secret) = oauth_fake();
+    let url = fake.url();
+    for name in ["TAILSCALE_BASE_URL", "TS_BASE_URL"] {
+        let run = tskeyctl(
+            &fake,
+            &["mint", "--tags", "tag:ci"],
+            &[("TS_API_CLIENT_SECRET", &secret), (name, &url)],
+        );
+        assert_eq!(run.code, 0, "{name}: {}", run.stderr);
+    }
+    // The tailscale CLI form's ?baseURL= is used when no flag or env names one.
+    let files = temp_files(&[("s", &format!("{secret}?baseURL={url}"))]);
+    let f = files.path().join("s").display().to_string();
+    let run = tskeyctl(
+        &fake,
+        &["mint", "--tags", "tag:ci", "--oauth-secret-file", &f],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(fake.minted_keys().len(), 3);
+    // --api-url beats the env.
+    let run = tskeyctl(
+        &fake,
+        &["mint", "--tags", "tag:ci", "--api-url", &url],
+        &[
+            ("TS_API_CLIENT_SECRET", &secret),
+            ("TAILSCALE_BASE_URL", "http://example.com"),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
 }

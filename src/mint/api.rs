@@ -6,6 +6,11 @@
 //! and turns the reply into a typed value or a [`MintError`] that says what to do. Redirects are
 //! never followed (a Bearer token must not travel to another host). Request and response bodies
 //! that carry secrets live in zeroizing buffers; only method, path, status and timing are logged.
+//!
+//! Retrying `POST …/keys` after a timeout or a 5xx may leave behind a key the server created
+//! but whose reply was lost. That key is never delivered to anyone, and it expires with
+//! `--expiry` (default 1 h). The alternative, not retrying, would fail the boot on a transient
+//! error.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -222,7 +227,12 @@ impl Api {
     /// An API at `base` (already checked by [`super::url::check`]), e.g.
     /// `https://api.tailscale.com`.
     pub fn new(base: &str, policy: Policy) -> Self {
-        let agent: Agent = Agent::config_builder()
+        let mut config = Agent::config_builder();
+        if super::url::is_loopback_url(base) {
+            // A proxy from the environment must not see loopback traffic.
+            config = config.proxy(None);
+        }
+        let agent: Agent = config
             .http_status_as_error(false)
             .max_redirects(0)
             .https_only(false) // checked beforehand: http only for loopback
@@ -563,7 +573,9 @@ one) with that scope under Settings → OAuth clients"
                         Err(e) => (format!("HTTP {status} with a malformed body ({e})"), None),
                     }
                 }
-                Once::Reply(status, retry_after, body) if status == 429 || status >= 500 => {
+                Once::Reply(status, retry_after, body)
+                    if status == 408 || status == 429 || status >= 500 =>
+                {
                     log::debug(format!(
                         "{endpoint} -> {status} in {ms} ms (attempt {attempt})"
                     ));
@@ -697,6 +709,10 @@ enum Once {
 fn describe(e: &ureq::Error) -> String {
     match e {
         ureq::Error::Timeout(t) => format!("timed out ({t})"),
+        // rustls reports handshake and certificate failures as InvalidData I/O errors.
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => {
+            format!("TLS or protocol error ({io}); check the system clock, --api-url and any proxy")
+        }
         ureq::Error::Io(io) => format!("connection error ({})", io.kind()),
         other => other.to_string(),
     }

@@ -4,10 +4,28 @@
 //! (`localhost`, 127.0.0.0/8, `[::1]`), for a local fake or a port-forward during tests; the
 //! traffic then never leaves the machine. A URL with a user:password part, a query or a
 //! fragment is refused too: the base is a scheme, a host, an optional port and an optional path.
+//! Requests to a loopback base never go through an `HTTPS_PROXY` / `HTTP_PROXY` from the
+//! environment; others honour it (and `NO_PROXY`).
 
 use std::net::{IpAddr, Ipv6Addr};
 
 use super::error::MintError;
+
+/// Whether `url` (already [`check`]ed) points at a loopback host.
+pub fn is_loopback_url(url: &str) -> bool {
+    host_of(url).is_some_and(is_loopback)
+}
+
+fn host_of(url: &str) -> Option<&str> {
+    let (_, rest) = url.split_once("://")?;
+    let authority = rest.split('/').next().unwrap_or("");
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        authority.split(':').next().unwrap_or("")
+    };
+    Some(host).filter(|h| !h.is_empty())
+}
 
 /// Checks `url` and returns it without a trailing `/`.
 pub fn check(url: &str) -> Result<String, MintError> {
@@ -18,21 +36,13 @@ pub fn check(url: &str) -> Result<String, MintError> {
     let (scheme, rest) = url
         .split_once("://")
         .ok_or_else(|| bad("not a URL (expected https://host[:port])"))?;
-    let authority = rest.split('/').next().unwrap_or("");
-    if authority.contains('@') {
+    if rest.split('/').next().unwrap_or("").contains('@') {
         return Err(bad("credentials in the URL are not accepted"));
     }
     if rest.contains('?') || rest.contains('#') {
         return Err(bad("a base URL has no query or fragment"));
     }
-    let host = if let Some(v6) = authority.strip_prefix('[') {
-        v6.split(']').next().unwrap_or("")
-    } else {
-        authority.split(':').next().unwrap_or("")
-    };
-    if host.is_empty() {
-        return Err(bad("no host"));
-    }
+    let host = host_of(url).ok_or_else(|| bad("no host"))?;
     match scheme.to_ascii_lowercase().as_str() {
         "https" => {}
         "http" if is_loopback(host) => {}
@@ -75,6 +85,7 @@ mod tests {
             ),
         ] {
             assert_eq!(check(u).unwrap(), want, "{u}");
+            assert_eq!(is_loopback_url(u), !u.starts_with("https"), "{u}");
         }
     }
 
