@@ -107,6 +107,9 @@ impl Api {
                         retry_after,
                     )
                 }
+                Once::Reply(status, _, _) if (300..400).contains(&status) => {
+                    return Err(CallError::Mint(MintError::Redirect { endpoint, status }));
+                }
                 Once::Reply(status, _, body) => {
                     log::debug(format!(
                         "{endpoint} -> {status} in {ms} ms (attempt {attempt})"
@@ -124,6 +127,9 @@ impl Api {
                 }
                 Once::Tls(detail) => {
                     return Err(CallError::Mint(MintError::Tls { endpoint, detail }));
+                }
+                Once::Unsendable(detail) => {
+                    return Err(CallError::Mint(MintError::Unsendable { endpoint, detail }));
                 }
             };
             if attempt >= self.policy.max_attempts {
@@ -197,7 +203,7 @@ impl Api {
                 }),
         };
         let mut resp = match result {
-            Err(e) => return Once::Retry(format!("cannot build the request: {e}")),
+            Err(e) => return Once::Unsendable(e.to_string()),
             Ok(Err(e)) => return classify(e),
             Ok(Ok(r)) => r,
         };
@@ -227,6 +233,7 @@ enum Once {
     Reply(u16, Option<Duration>, Zeroizing<Vec<u8>>),
     Retry(String),
     Tls(String),
+    Unsendable(String),
 }
 
 fn describe(e: &ureq::Error) -> String {
@@ -245,6 +252,9 @@ fn classify(e: ureq::Error) -> Once {
     match e {
         ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => {
             Once::Tls(e.to_string())
+        }
+        ureq::Error::BadUri(_) | ureq::Error::Http(_) | ureq::Error::RequireHttpsOnly(_) => {
+            Once::Unsendable(e.to_string())
         }
         other => Once::Retry(describe(&other)),
     }
