@@ -119,6 +119,8 @@ impl Error {
                 | MintError::TagsNotPermitted { .. }
                 | MintError::TagsRequired { .. }
                 | MintError::Refused { .. }
+                | MintError::Redirect { .. }
+                | MintError::Unsendable { .. }
                 | MintError::NotFound { .. } => code::CONFIG,
             },
             Error::Usage(_) => code::USAGE,

@@ -434,3 +434,22 @@ fn no_secret_in_any_output_even_at_vvv() {
         assert_no_secret("stderr", stderr, &minted);
     }
 }
+
+#[test]
+fn a_redirect_is_not_followed_and_is_exit_78() {
+    let (fake, secret) = oauth_fake();
+    fake.inject(Route::CreateKey, Fault::Status(302), 1);
+    let run = mint(&fake, &secret, &[]);
+    assert_eq!(run.code, 78, "{}", run.stderr);
+    assert_eq!(fake.requests_to(KEYS).len(), 1);
+    assert!(
+        run.stderr.contains("unexpected redirect (HTTP 302)"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("set --api-url to the final address"),
+        "{}",
+        run.stderr
+    );
+}

@@ -139,9 +139,13 @@ impl KeyOptionArgs {
 /// Which API, and how long to try.
 #[derive(Args, Debug, Clone, Default)]
 pub struct ApiArgs {
-    /// Tailscale API base URL (https, or http only to loopback). Env: TAILSCALE_BASE_URL,
-    /// TS_BASE_URL. [default: https://api.tailscale.com]
-    #[arg(long, value_name = "URL")]
+    /// Tailscale API base URL (`--api-url`).
+    #[arg(
+        long,
+        value_name = "URL",
+        help = "Tailscale API base URL (https, or http only to loopback). Env: TAILSCALE_BASE_URL, \
+TS_BASE_URL. [default: https://api.tailscale.com]"
+    )]
     pub api_url: Option<String>,
     /// Give up (exit 75) when the API has not answered usefully within this time, retries
     /// included.

@@ -98,6 +98,15 @@ later or raise --deadline",
         attempts: u32,
         last: String,
     },
+    /// The server answered with a redirect, which is never followed.
+    #[error(
+        "{endpoint}: unexpected redirect (HTTP {status}); tskeyctl does not follow redirects so \
+that credentials never reach another host: set --api-url to the final address"
+    )]
+    Redirect { endpoint: String, status: u16 },
+    /// The request could not even be built or sent (a malformed URL).
+    #[error("{endpoint}: cannot send the request: {detail}; check --api-url")]
+    Unsendable { endpoint: String, detail: String },
     /// TLS could not be established (certificate, clock, middlebox); not retried.
     #[error("{endpoint}: TLS failure: {detail}; check the system clock, --api-url and any proxy")]
     Tls { endpoint: String, detail: String },

@@ -11,19 +11,22 @@ pub mod api;
 pub mod credentials;
 pub mod error;
 pub mod retry;
+mod transport;
 pub mod url;
+pub mod wire;
 
 use std::time::Duration;
 
 use zeroize::Zeroizing;
 
-pub use api::{Deleted, Device, KeyInfo};
 pub use error::MintError;
 pub use retry::{DEFAULT_DEADLINE, Deadline, Policy};
+pub use wire::{Deleted, Device, KeyInfo};
 
 use crate::log;
 use crate::material::{ApiKey, Material, OAuthClient};
-use api::{AccessToken, Api, Bearer, Capabilities, CreateCaps, CreateKeyRequest, DeviceCaps};
+use api::{AccessToken, Api, Bearer};
+use wire::{Capabilities, CreateCaps, CreateKeyRequest, DeviceCaps};
 
 /// Default API base.
 pub const DEFAULT_API_URL: &str = "https://api.tailscale.com";
