@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 runs=${1:-300}
 cargo build --release --quiet --bin tskeyctl --example fake_tailscale
 bin=$PWD/target/release/tskeyctl
-work=$(mktemp -d)
+# Output and state on tmpfs, as /run/secrets is in production (see RESULTS.md for the on-disk cost).
+work=$(mktemp -d -p "${BENCH_TMP:-/dev/shm}")
 trap 'kill "$fake_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 ex=secrets.example
 id="$ex/host/ssh_host_ed25519_key"
