@@ -309,3 +309,92 @@ ls -a {mnt}
     assert!(err.contains("Read-only file system"), "{err}");
     assert!(err.contains("No space left on device"), "{err}");
 }
+
+#[test]
+fn decrypt_failures_leave_the_output_and_name_the_recipients() {
+    let e = Env::new();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("secrets.example");
+    fs::create_dir(e.path("out")).expect("mkdir");
+    let out = e.path("out/key");
+    fs::write(&out, b"previous-key\n").expect("write");
+    // Another host's key: 77, with the file's recipient and the identities tried.
+    let other = e.path("other_host_key");
+    let st = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f", s(&other)])
+        .status()
+        .expect("ssh-keygen");
+    assert!(st.success());
+    let src = example.join("authkey.yaml");
+    let o = e.provision(&[
+        "--source",
+        s(&src),
+        "--key",
+        "tailscale_authkey",
+        "-i",
+        s(&other),
+        "--out",
+        s(&out),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(code(&o), 77, "{err}");
+    assert!(
+        err.contains("age1p03njzql5qqtqy0wc73u0s88f2cprd3z0rr03g2ghhw5vjpe8fqslx6yns"),
+        "{err}"
+    );
+    assert_eq!(fs::read(&out).expect("read"), b"previous-key\n");
+    // A tampered value (authentication failure): 65, output untouched. (A tampered *comment*
+    // is shown as an unencrypted comment, as the real sops does.)
+    let text = fs::read_to_string(&src).expect("read");
+    let tampered = text.replacen(
+        "tailscale_authkey: ENC[AES256_GCM,data:",
+        "tailscale_authkey: ENC[AES256_GCM,data:AAAA",
+        1,
+    );
+    assert_ne!(tampered, text);
+    let bad = e.write("tampered.yaml", tampered.as_bytes());
+    let id = example.join("host/ssh_host_ed25519_key");
+    let o = e.provision(&[
+        "--source",
+        s(&bad),
+        "--key",
+        "tailscale_authkey",
+        "-i",
+        s(&id),
+        "--out",
+        s(&out),
+    ]);
+    assert_eq!(code(&o), 65, "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(fs::read(&out).expect("read"), b"previous-key\n");
+    // A key path that is not in the file: 65 naming the key.
+    let o = e.provision(&[
+        "--source",
+        s(&src),
+        "--key",
+        "nope",
+        "-i",
+        s(&id),
+        "--out",
+        s(&out),
+    ]);
+    assert_eq!(code(&o), 65);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nope"));
+    assert_eq!(fs::read(&out).expect("read"), b"previous-key\n");
+    // Bad option values are 78 before anything is read.
+    for bad in [
+        &["--mode", "0999"][..],
+        &["--tags", "server"],
+        &["--expiry", "100d"],
+        &["--reuse-if-valid-for", "soon"],
+    ] {
+        let mut args = vec!["--source", s(&src), "--out", s(&out)];
+        args.extend_from_slice(bad);
+        let o = e.provision(&args);
+        assert_eq!(
+            code(&o),
+            78,
+            "{bad:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    assert_eq!(fs::read(&out).expect("read"), b"previous-key\n");
+}
