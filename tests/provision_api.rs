@@ -411,3 +411,28 @@ fn api_key_material_with_tailnet_mints_on_that_tailnet() {
     assert_eq!(creates[0].path, format!("/api/v2/tailnet/{tailnet}/keys"));
     assert_eq!(t.state("ts")["material"], "api-key");
 }
+
+#[test]
+fn revoke_of_a_key_already_gone_is_success() {
+    let t = Setup::oauth();
+    let out = t.p("run/ts");
+    ok(&t.provision(&out, &[]));
+    // The key was deleted elsewhere (admin console): the API answers 404 for its id.
+    let path = t.p("state/ts/state.json");
+    let text = fs::read_to_string(&path).expect("state");
+    let id = t.state("ts")["key_id"].as_str().expect("id").to_string();
+    fs::write(&path, text.replace(&id, "kGone00CNTRL")).expect("write");
+    let r = t.run(&["-v", "revoke", "--name", "ts"]);
+    ok(&r);
+    assert!(
+        r.stderr.contains("kGone00CNTRL was already gone"),
+        "{}",
+        r.stderr
+    );
+    let st = t.state("ts");
+    assert!(st["revoked"].is_string());
+    assert_eq!(st["revoked_ids"], serde_json::json!(["kGone00CNTRL"]));
+    // Unknown names are 66.
+    let r = t.run(&["revoke", "--name", "never"]);
+    assert_eq!(r.code, 66, "{}", r.stderr);
+}
