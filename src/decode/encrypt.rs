@@ -65,7 +65,7 @@ pub enum EncryptError {
 /// Parses one recipient.
 pub fn parse_recipient(r: &str) -> Result<Box<dyn age::Recipient + Send>, EncryptError> {
     let r = r.trim();
-    if r.starts_with("age1") && !r.starts_with("age1pq") {
+    if r.starts_with("age1") {
         r.parse::<age::x25519::Recipient>()
             .map(|x| Box::new(x) as Box<dyn age::Recipient + Send>)
             .map_err(|_| EncryptError::Recipient(r.into()))

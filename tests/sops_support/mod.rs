@@ -171,3 +171,11 @@ pub fn hex32(s: &str) -> [u8; 32] {
     }
     out
 }
+
+/// The real sops with an age keys file.
+pub fn sops_cmd_plain(sops: &Path, keys: &Path) -> Command {
+    let mut c = Command::new(sops);
+    clean_env(&mut c);
+    c.env("SOPS_AGE_KEY_FILE", keys);
+    c
+}

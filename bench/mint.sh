@@ -3,8 +3,8 @@
 # curl + jq baseline (bench/mint_authkey.sh). Needs hyperfine, curl, jq
 # (apt-get install -y hyperfine curl jq). Writes bench/results/mint.{md,json}.
 #
-#   bench/run.sh            # 30 warmup + 300 runs each
-#   RUNS=50 bench/run.sh
+#   bench/mint.sh            # 30 warmup + 300 runs each
+#   RUNS=50 bench/mint.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${RUNS:-300}"
