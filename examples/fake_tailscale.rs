@@ -30,7 +30,9 @@ fn main() {
                 }
             }
             _ => {
-                eprintln!("usage: fake_tailscale [--port N] [--info FILE] [--accept-secret-file FILE]");
+                eprintln!(
+                    "usage: fake_tailscale [--port N] [--info FILE] [--accept-secret-file FILE]"
+                );
                 std::process::exit(2);
             }
         }
