@@ -192,9 +192,8 @@ fn run_locked(
             ));
             return Ok((Outcome::WroteAuthKey, record));
         }
-        other => Credentials::from_material(other).ok_or_else(|| {
-            Error::Usage("internal: material is neither an auth key nor credentials".into())
-        })?,
+        Material::OAuth(client) => Credentials::OAuth(client),
+        Material::ApiKey(key) => Credentials::ApiKey(key),
     };
     let options = (mint.options)(&creds)?;
     let (mut minter, api_url) = (mint.minter)(&creds)?;
