@@ -6,6 +6,8 @@
 //! recipients and key types, never key material or plaintext.
 
 use crate::hostkey::KeyError;
+use crate::install::InstallError;
+use crate::install::error::Class as InstallClass;
 use crate::sink::SinkError;
 use crate::source::SourceError;
 
@@ -46,6 +48,9 @@ pub enum Error {
     /// Writing to standard output failed (other than a closed pipe).
     #[error("cannot write to standard output: {0}")]
     Stdout(std::io::Error),
+    /// `install` (manifest, sops files, generations, units).
+    #[error(transparent)]
+    Install(#[from] InstallError),
     /// A flag combination clap cannot express.
     #[error("{0}")]
     Usage(String),
@@ -73,6 +78,17 @@ impl Error {
             },
             Error::Sink(_) | Error::Stdout(_) => code::CANT_CREATE,
             Error::Usage(_) => code::USAGE,
+            Error::Install(e) => match e.class() {
+                InstallClass::Read => match e.read_source() {
+                    Some(SourceError::TooLarge { .. }) => code::DATA,
+                    _ => code::NO_INPUT,
+                },
+                InstallClass::Data => code::DATA,
+                InstallClass::Config => code::CONFIG,
+                InstallClass::Permission => code::NO_PERM,
+                InstallClass::Write => code::CANT_CREATE,
+                InstallClass::Temporary => code::TEMP_FAIL,
+            },
         }
     }
 }

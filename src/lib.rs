@@ -17,6 +17,7 @@ pub mod cli;
 pub mod error;
 pub mod harden;
 pub mod hostkey;
+pub mod install;
 pub mod log;
 pub mod sink;
 pub mod source;
