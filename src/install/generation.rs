@@ -166,6 +166,24 @@ fn unescape_mountinfo(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Holds an exclusive `flock` on the mount point for the rest of the run, so two concurrent
+/// installs cannot pick the same generation number (the second waits).
+pub struct Lock {
+    _flock: nix::fcntl::Flock<File>,
+}
+
+/// Takes the lock on `mp` (after it is mounted, so the lock is on the mounted directory).
+pub fn lock(mp: &Path) -> Result<Lock, InstallError> {
+    let dir = OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_DIRECTORY | nix::libc::O_CLOEXEC)
+        .open(mp)
+        .map_err(io_err(mp, "open the mount point"))?;
+    nix::fcntl::Flock::lock(dir, nix::fcntl::FlockArg::LockExclusive)
+        .map(|f| Lock { _flock: f })
+        .map_err(|(_, e)| io_err(mp, "lock the mount point")(io::Error::from(e)))
+}
+
 /// The generation `symlink` points at (0 when it is missing or points elsewhere).
 pub fn current(mp: &Path, symlink: &Path) -> Result<u64, InstallError> {
     match fs::read_link(symlink) {

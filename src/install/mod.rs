@@ -165,6 +165,7 @@ pub fn run(opts: &Options, decoder: &mut dyn Decoder) -> Result<Outcome, Install
 
     let owners = Owners::detect()?;
     generation::ensure_mount(&plan.mount_point, plan.use_tmpfs, opts.mount, &owners)?;
+    let _lock = generation::lock(&plan.mount_point)?;
     let current = generation::current(&plan.mount_point, &plan.symlink_path)?;
     let next = current + 1;
     let dir = generation::create(&plan.mount_point, next, &owners)?;
