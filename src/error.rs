@@ -5,6 +5,7 @@
 //! "Exit codes"). No other code chooses an exit code. Messages carry paths, line numbers,
 //! recipients and key types, never key material or plaintext.
 
+use crate::decode::DecodeError;
 use crate::hostkey::KeyError;
 use crate::install::InstallError;
 use crate::install::error::Class as InstallClass;
@@ -48,6 +49,9 @@ pub enum Error {
     /// Writing to standard output failed (other than a closed pipe).
     #[error("cannot write to standard output: {0}")]
     Stdout(std::io::Error),
+    /// Decoding a sops/age file.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
     /// `install` (manifest, sops files, generations, units).
     #[error(transparent)]
     Install(#[from] InstallError),
@@ -78,6 +82,9 @@ impl Error {
             },
             Error::Sink(_) | Error::Stdout(_) => code::CANT_CREATE,
             Error::Usage(_) => code::USAGE,
+            Error::Decode(e) if e.is_permission() => code::NO_PERM,
+            Error::Decode(e) if e.is_usage() => code::USAGE,
+            Error::Decode(_) => code::DATA,
             Error::Install(e) => match e.class() {
                 InstallClass::Read => match e.read_source() {
                     Some(SourceError::TooLarge { .. }) => code::DATA,

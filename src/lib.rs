@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod decode;
 pub mod error;
 pub mod harden;
 pub mod hostkey;

@@ -5,7 +5,9 @@
 //! are printed once, here, as `tskeyctl: error: …`, and turned into the exit code by
 //! [`Error::exit_code`]. A closed stdout pipe (`tskeyctl recipient | head -c0`) is not an error.
 
+mod install;
 mod keys;
+mod sops;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -54,6 +56,8 @@ struct Global {
 enum Command {
     Recipient(keys::RecipientArgs),
     Identity(keys::IdentityArgs),
+    Decrypt(sops::DecryptArgs),
+    Install(install::InstallArgs),
 }
 
 /// Entry point of the binary.
@@ -94,6 +98,8 @@ fn run(command: Command) -> Result<(), Error> {
     match command {
         Command::Recipient(a) => keys::recipient(a),
         Command::Identity(a) => keys::identity(a),
+        Command::Decrypt(a) => sops::decrypt(a),
+        Command::Install(a) => install::install(a),
     }
 }
 

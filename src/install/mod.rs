@@ -17,6 +17,7 @@ pub mod error;
 pub mod files;
 pub mod generation;
 pub mod manifest;
+pub mod sops;
 pub mod units;
 pub mod validate;
 
