@@ -383,3 +383,26 @@ fn manifest_problems_have_their_codes() {
         stderr(&out)
     );
 }
+
+#[test]
+fn relative_root_still_makes_working_links() {
+    let Some(f) = Fixture::new() else { return };
+    let y = f.encrypt("s.yaml", "yaml", b"top: rel\n");
+    let mut s = secret("top", &y, "yaml", "top", "0400");
+    s["path"] = "/etc/top".into();
+    let m = f.manifest("m.json", vec![s], 1);
+    let parent = f.root.parent().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tskeyctl"))
+        .current_dir(parent)
+        .args(["install", "--root", "root", "--no-mount"])
+        .arg(&m)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        fs::read_link(f.p("/run/secrets")).unwrap(),
+        f.p("/run/secrets.d/1")
+    );
+    assert!(fs::read_link(f.p("/run/secrets")).unwrap().is_absolute());
+    assert_eq!(fs::read(f.p("/etc/top")).unwrap(), b"rel");
+}

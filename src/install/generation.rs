@@ -280,9 +280,10 @@ fn fill(
     gid: u32,
     owners: &Owners,
 ) -> Result<(), InstallError> {
-    // A non-root caller can only "chown" to what the file already is; skip the call then, so an
-    // unprivileged --root run with its own ids works, and other ids fail with EPERM as they must.
-    if owners.privileged || uid != owners.euid || gid != owners.egid {
+    // A new file is owned by the caller's euid:egid (generation directories are never setgid),
+    // so chown only when that differs. This also lets an unprivileged --root run with its own
+    // ids work, while other ids fail with EPERM as they must.
+    if uid != owners.euid || gid != owners.egid {
         std::os::unix::fs::fchown(file, Some(uid), Some(gid))
             .map_err(io_err(path, "set the owner of the secret file"))?;
     }

@@ -104,9 +104,14 @@ pub fn run(opts: &Options, decoder: &mut dyn Decoder) -> Result<Outcome, Install
             opts.manifest.display()
         ));
     }
+    // Symlink targets are absolute paths below the root, so the root must be absolute too.
+    let root = match &opts.root {
+        Some(r) => Some(std::path::absolute(r).map_err(error::io_err(r, "resolve --root"))?),
+        None => None,
+    };
     let ctx = Context {
         manifest_path: &opts.manifest,
-        root: opts.root.as_deref(),
+        root: root.as_deref(),
         resolve_owners: !opts.check && !opts.dry,
     };
     let plan = validate::validate(&m, &ctx, decoder)?;
@@ -144,7 +149,7 @@ pub fn run(opts: &Options, decoder: &mut dyn Decoder) -> Result<Outcome, Install
     let via = if opts.via_systemctl {
         Via::Systemctl
     } else {
-        Via::Lists(rooted(opts.root.as_deref(), "/run/nixos"))
+        Via::Lists(rooted(root.as_deref(), "/run/nixos"))
     };
 
     if opts.dry {
