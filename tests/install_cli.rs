@@ -60,8 +60,17 @@ fn all_secrets(fs_: &Files) -> Vec<Value> {
             &[],
         ),
         secret("oauth.ini", &fs_.ini, "ini", "", "0400"),
-        secret("blob", &fs_.bin, "binary", "", "0000"),
+        // 0000 only as root: an unprivileged owner could not read its own file back.
+        secret("blob", &fs_.bin, "binary", "", blob_mode()),
     ]
+}
+
+fn blob_mode() -> &'static str {
+    if nix::unistd::geteuid().is_root() {
+        "0000"
+    } else {
+        "0400"
+    }
 }
 
 fn mode(p: &std::path::Path) -> u32 {
@@ -103,7 +112,7 @@ fn installs_every_format_then_generation_two_with_units() {
         ("whole.yaml", 0o600),
         ("svc/token", 0o440),
         ("flat", 0o604),
-        ("blob", 0o000),
+        ("blob", u32::from_str_radix(blob_mode(), 8).unwrap()),
     ] {
         assert_eq!(mode(&gen1.join(n)), want, "{n}");
     }
@@ -405,4 +414,47 @@ fn relative_root_still_makes_working_links() {
     );
     assert!(fs::read_link(f.p("/run/secrets")).unwrap().is_absolute());
     assert_eq!(fs::read(f.p("/etc/top")).unwrap(), b"rel");
+}
+
+#[test]
+fn owners_by_name_as_root() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: owner/group by name needs root");
+        return;
+    }
+    let Some(f) = Fixture::new() else { return };
+    let (Some(user), Some(group)) = (
+        nix::unistd::User::from_name("nobody").unwrap(),
+        nix::unistd::Group::from_name("nogroup").unwrap(),
+    ) else {
+        eprintln!("skipped: no nobody/nogroup on this system");
+        return;
+    };
+    let y = f.encrypt("s.yaml", "yaml", b"a: owned\n");
+    let mut s = secret("owned", &y, "yaml", "a", "0440");
+    s["owner"] = "nobody".into();
+    s["group"] = "nogroup".into();
+    s["path"] = "/var/lib/app/owned".into();
+    let m = f.manifest("m.json", vec![s], 1);
+    let out = f.install(&m, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let meta = fs::metadata(f.p("/run/secrets/owned")).unwrap();
+    assert_eq!(
+        (meta.uid(), meta.gid()),
+        (user.uid.as_raw(), group.gid.as_raw())
+    );
+    assert_eq!(meta.mode() & 0o7777, 0o440);
+    // The `path` link itself is lchown'd to the secret's owner, like sops-nix.
+    let link = fs::symlink_metadata(f.p("/var/lib/app/owned")).unwrap();
+    assert!(link.file_type().is_symlink());
+    assert_eq!(
+        (link.uid(), link.gid()),
+        (user.uid.as_raw(), group.gid.as_raw())
+    );
+    // Generation directories are root:keys (or root:nogroup where there is no keys group).
+    let keys = nix::unistd::Group::from_name("keys")
+        .unwrap()
+        .map_or(group.gid.as_raw(), |g| g.gid.as_raw());
+    let gen_dir = fs::metadata(f.p("/run/secrets.d/1")).unwrap();
+    assert_eq!((gen_dir.uid(), gen_dir.gid()), (0, keys));
 }

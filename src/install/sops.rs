@@ -62,7 +62,7 @@ impl Decoder for SopsDecoder {
         for w in warnings {
             log::warn(w);
         }
-        if s.log_import {
+        if s.log_import && log::level() >= 0 {
             for e in ids.entries() {
                 eprintln!(
                     "tskeyctl: imported {} as age key with recipient {}",
