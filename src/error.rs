@@ -6,6 +6,7 @@
 //! recipients and key types, never key material or plaintext.
 
 use crate::decode::DecodeError;
+use crate::decode::encrypt::EncryptError;
 use crate::hostkey::KeyError;
 use crate::install::InstallError;
 use crate::install::error::Class as InstallClass;
@@ -55,6 +56,9 @@ pub enum Error {
     /// `install` (manifest, sops files, generations, units).
     #[error(transparent)]
     Install(#[from] InstallError),
+    /// Encrypting a sops file.
+    #[error(transparent)]
+    Encrypt(#[from] EncryptError),
     /// A flag combination clap cannot express.
     #[error("{0}")]
     Usage(String),
@@ -95,6 +99,17 @@ impl Error {
                 InstallClass::Permission => code::NO_PERM,
                 InstallClass::Write => code::CANT_CREATE,
                 InstallClass::Temporary => code::TEMP_FAIL,
+            },
+            Error::Encrypt(e) => match e {
+                EncryptError::Config { .. }
+                | EncryptError::NoRecipients
+                | EncryptError::Recipient(_)
+                | EncryptError::Options(_) => code::CONFIG,
+                EncryptError::Decode(d) if d.is_permission() => code::NO_PERM,
+                EncryptError::Decode(_)
+                | EncryptError::AlreadyEncrypted { .. }
+                | EncryptError::Format { .. } => code::DATA,
+                EncryptError::Crypto { .. } => code::INTERNAL,
             },
         }
     }

@@ -58,6 +58,8 @@ enum Command {
     Identity(keys::IdentityArgs),
     Decrypt(sops::DecryptArgs),
     Install(install::InstallArgs),
+    Encrypt(sops::EncryptArgs),
+    Updatekeys(sops::UpdatekeysArgs),
 }
 
 /// Entry point of the binary.
@@ -100,6 +102,8 @@ fn run(command: Command) -> Result<(), Error> {
         Command::Identity(a) => keys::identity(a),
         Command::Decrypt(a) => sops::decrypt(a),
         Command::Install(a) => install::install(a),
+        Command::Encrypt(a) => sops::encrypt(a),
+        Command::Updatekeys(a) => sops::updatekeys(a),
     }
 }
 

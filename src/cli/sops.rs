@@ -125,3 +125,164 @@ pub fn decrypt(a: DecryptArgs) -> Result<(), Error> {
     }
     Ok(())
 }
+
+/// Encrypt a file like `sops encrypt`, to age recipients.
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  \
+tskeyctl encrypt --age age1…,'ssh-ed25519 AAAA…' secrets.yaml > secrets.enc.yaml\n  \
+tskeyctl encrypt -i secrets/web1.yaml            # recipients from the nearest .sops.yaml\n  \
+tskeyctl encrypt --encrypted-regex '^(data|stringData)$' --age age1… k8s.yaml\n\n\
+Recipients: --age, else the first matching creation_rules entry of the nearest .sops.yaml \
+(path_regex, age, key_groups + shamir_threshold, *_regex / *_suffix, mac_only_encrypted). \
+Output follows sops 3.11's layout (version 3.11.0).")]
+pub struct EncryptArgs {
+    /// The plaintext file; `-` is stdin (then --input-type is needed for non-binary input).
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// Comma-separated age recipients (age1… and ssh-ed25519 …); overrides .sops.yaml.
+    #[arg(short = 'a', long = "age", value_name = "RECIPIENTS")]
+    age: Option<String>,
+    /// Use this config instead of the nearest .sops.yaml.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Write the result back to FILE.
+    #[arg(short = 'i', long = "in-place", conflicts_with = "output")]
+    in_place: bool,
+    /// Write to FILE instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Input format (default: from the file name).
+    #[arg(long, value_name = "yaml|json|dotenv|ini|binary", value_parser = parse_format)]
+    input_type: Option<Format>,
+    /// Output format (default: the input format).
+    #[arg(long, value_name = "yaml|json|dotenv|ini|binary", value_parser = parse_format)]
+    output_type: Option<Format>,
+    /// Leave keys ending with this suffix unencrypted.
+    #[arg(long, value_name = "SUFFIX")]
+    unencrypted_suffix: Option<String>,
+    /// Encrypt only keys ending with this suffix.
+    #[arg(long, value_name = "SUFFIX")]
+    encrypted_suffix: Option<String>,
+    /// Leave keys matching this regex unencrypted.
+    #[arg(long, value_name = "REGEX")]
+    unencrypted_regex: Option<String>,
+    /// Encrypt only keys matching this regex.
+    #[arg(long, value_name = "REGEX")]
+    encrypted_regex: Option<String>,
+    /// Key groups needed to recover the data key (with key_groups in .sops.yaml).
+    #[arg(long = "shamir-secret-sharing-threshold", value_name = "N")]
+    shamir_threshold: Option<usize>,
+    /// Compute the MAC over encrypted values only.
+    #[arg(long)]
+    mac_only_encrypted: bool,
+}
+
+/// Re-wrap the data key for the recipients of the current .sops.yaml rule (sops updatekeys).
+#[derive(Args, Debug)]
+#[command(after_help = "Example:\n  tskeyctl updatekeys -i ~/.ssh/id_ed25519 secrets/web1.yaml")]
+pub struct UpdatekeysArgs {
+    /// The encrypted file (rewritten in place).
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// Identity that can open the file now (repeatable; defaults as for decrypt).
+    #[arg(short = 'i', long = "identity", value_name = "FILE")]
+    identity: Vec<PathBuf>,
+    /// Use this config instead of the nearest .sops.yaml.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Input format (default: from the file name).
+    #[arg(long, value_name = "yaml|json|dotenv|ini|binary", value_parser = parse_format)]
+    input_type: Option<Format>,
+    /// Accepted for sops compatibility (updatekeys never prompts).
+    #[arg(short = 'y', long)]
+    yes: bool,
+}
+
+fn format_of(origin: &Origin, explicit: Option<Format>) -> Format {
+    explicit.unwrap_or(match origin {
+        Origin::File(p) => Format::from_path(p),
+        Origin::Stdin => Format::Binary,
+    })
+}
+
+/// Writes an encrypted file (not secret): keeps an existing file's mode, else 0644.
+fn write_encrypted(path: &std::path::Path, data: &[u8]) -> Result<(), Error> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .map(|m| m.permissions().mode() & 0o777)
+        .unwrap_or(0o644);
+    let opts = WriteOptions {
+        mode,
+        allow_sticky_dir: true,
+        ..WriteOptions::default()
+    };
+    sink::write_atomic(path, data, &opts)?;
+    Ok(())
+}
+
+pub fn encrypt(a: EncryptArgs) -> Result<(), Error> {
+    use crate::decode::encrypt::{self as enc, Spec};
+    let origin = Origin::from_arg(&a.file);
+    if a.in_place && origin == Origin::Stdin {
+        return Err(Error::Usage("--in-place needs a file, not stdin".into()));
+    }
+    let plain = source::read_limited(&origin, SOPS_LIMIT, "a file to encrypt")?;
+    let in_format = format_of(&origin, a.input_type);
+    let out_format = a.output_type.unwrap_or(in_format);
+    let mut spec = match &a.age {
+        Some(list) => Spec {
+            groups: vec![
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            ],
+            ..Spec::default()
+        },
+        None => enc::spec_for(a.config.as_deref(), &a.file)?,
+    };
+    let flags = [
+        ("unencrypted_suffix", &a.unencrypted_suffix),
+        ("encrypted_suffix", &a.encrypted_suffix),
+        ("unencrypted_regex", &a.unencrypted_regex),
+        ("encrypted_regex", &a.encrypted_regex),
+    ];
+    let from_flags: Vec<(&'static str, String)> = flags
+        .iter()
+        .filter_map(|(n, v)| v.as_ref().map(|v| (*n, v.clone())))
+        .collect();
+    if !from_flags.is_empty() {
+        spec.rule_fields = from_flags;
+    }
+    if let Some(t) = a.shamir_threshold {
+        spec.shamir_threshold = t;
+    }
+    spec.mac_only_encrypted |= a.mac_only_encrypted;
+    let out = enc::encrypt(&origin, &plain, in_format, out_format, &spec)?;
+    if a.in_place {
+        write_encrypted(&a.file, &out)
+    } else {
+        match output_path(&a.output) {
+            Some(p) => write_encrypted(p, &out),
+            None => write_stdout(&out),
+        }
+    }
+}
+
+pub fn updatekeys(a: UpdatekeysArgs) -> Result<(), Error> {
+    use crate::decode::encrypt as enc;
+    let _ = a.yes;
+    let origin = Origin::File(a.file.clone());
+    let data = source::read_limited(&origin, SOPS_LIMIT, "a sops file")?;
+    let format = format_of(&origin, a.input_type);
+    let spec = enc::spec_for(a.config.as_deref(), &a.file)?;
+    let ids = load_identities(&a.identity);
+    let out = enc::updatekeys(&origin, &data, format, &ids, &spec)?;
+    write_encrypted(&a.file, &out)?;
+    log::info(format!(
+        "{origin}: data key re-wrapped for {} key group(s)",
+        spec.groups.len()
+    ));
+    Ok(())
+}

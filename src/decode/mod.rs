@@ -10,7 +10,10 @@
 //!   rendering in any format, and its top-level pairs.
 
 pub mod agefile;
+mod config;
+
 mod document;
+pub mod encrypt;
 
 pub mod formats;
 pub mod identities;

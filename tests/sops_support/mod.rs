@@ -2,6 +2,8 @@
 //! the conformance folder, running the built binary, and walking decrypted trees.
 #![allow(dead_code)]
 
+pub mod matrix;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -168,4 +170,12 @@ pub fn hex32(s: &str) -> [u8; 32] {
         *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("hex");
     }
     out
+}
+
+/// The real sops with an age keys file.
+pub fn sops_cmd_plain(sops: &Path, keys: &Path) -> Command {
+    let mut c = Command::new(sops);
+    clean_env(&mut c);
+    c.env("SOPS_AGE_KEY_FILE", keys);
+    c
 }

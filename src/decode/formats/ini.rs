@@ -21,6 +21,7 @@ struct Section {
     name: String,
     comment: String,
     keys: Vec<(String, String, String)>,
+    index: std::collections::HashMap<String, usize>,
 }
 
 fn surrounded(s: &str, q: char) -> bool {
@@ -34,6 +35,7 @@ pub fn load(bytes: &[u8]) -> Result<Vec<Branch>, FormatError> {
         name: "DEFAULT".into(),
         comment: String::new(),
         keys: Vec::new(),
+        index: Default::default(),
     }];
     let mut comment = String::new();
     let mut lines = text.split_inclusive('\n').enumerate();
@@ -60,6 +62,7 @@ pub fn load(bytes: &[u8]) -> Result<Vec<Branch>, FormatError> {
                 name,
                 comment: comment.trim().to_string(),
                 keys: Vec::new(),
+                index: Default::default(),
             });
             comment.clear();
             continue;
@@ -76,11 +79,15 @@ pub fn load(bytes: &[u8]) -> Result<Vec<Branch>, FormatError> {
         let sec = sections
             .last_mut()
             .ok_or_else(|| syntax(Format::Ini, "no section"))?;
-        if let Some(k) = sec.keys.iter_mut().find(|k| k.0 == key) {
-            k.1 = value;
-            k.2 = c;
-        } else {
-            sec.keys.push((key, value, c));
+        match sec.index.get(&key) {
+            Some(&i) => {
+                sec.keys[i].1 = value;
+                sec.keys[i].2 = c;
+            }
+            None => {
+                sec.index.insert(key.clone(), sec.keys.len());
+                sec.keys.push((key, value, c));
+            }
         }
     }
     let mut branch = Vec::new();

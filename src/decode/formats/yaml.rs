@@ -6,7 +6,7 @@
 //! comments: own-line comments stay where they are, at the nesting level their column says;
 //! a same-line comment (`a: 1 # c`) goes before the item it trails.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use base64::Engine as _;
 use granit_parser::{Event, Options, Parser, Placement, ScalarStyle, Span, Tag};
@@ -23,6 +23,7 @@ const NODE_BUDGET: usize = 1_000_000;
 enum Frame {
     Map {
         items: Vec<Item>,
+        seen: HashSet<String>,
         key: Option<String>,
         start: usize,
         col: usize,
@@ -157,7 +158,9 @@ impl Loader {
                 items.push(v);
                 Ok(())
             }
-            Some(Frame::Map { items, key, .. }) => match key.take() {
+            Some(Frame::Map {
+                items, key, seen, ..
+            }) => match key.take() {
                 None => {
                     let k = match v {
                         Node::Str(b) => String::from_utf8(b).map_err(|_| {
@@ -177,7 +180,7 @@ impl Loader {
                             ));
                         }
                     };
-                    if items.iter().any(|i| i.key.as_deref() == Some(k.as_str())) {
+                    if !seen.insert(k.clone()) {
                         return Err(unsupported(
                             Format::Yaml,
                             format!("{}: duplicate mapping key", err_line(span)),
@@ -474,6 +477,7 @@ pub fn load(text: &str) -> Result<Vec<Branch>, FormatError> {
                 l.frames.push(if is_map {
                     Frame::Map {
                         items: Vec::new(),
+                        seen: HashSet::new(),
                         key: None,
                         start: 0,
                         col,

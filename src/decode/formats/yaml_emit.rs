@@ -249,8 +249,10 @@ fn is_base60_float(s: &str) -> bool {
         })
 }
 
+/// go-yaml's `is_printable`: BMP only (4-byte UTF-8 sequences count as non-printable and are
+/// escaped), no NEL, no BOM.
 fn printable(c: char) -> bool {
-    matches!(c, '\n' | '\u{85}' | '\u{20}'..='\u{7e}' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
+    matches!(c, '\n' | '\u{20}'..='\u{7e}' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}')
         && c != '\u{feff}'
 }
 

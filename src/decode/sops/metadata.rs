@@ -284,8 +284,9 @@ impl Metadata {
             .collect()
     }
 
-    /// The metadata as a tree node in sops 3.11's struct order (YAML/JSON layout).
-    pub fn to_node(&self) -> Node {
+    /// The metadata as a tree node in sops 3.11's struct order (YAML/JSON layout). `json`:
+    /// an empty `hc_vault` of a key group is `null` in JSON and `[]` in YAML.
+    pub fn to_node(&self, json: bool) -> Node {
         let mut m = Vec::new();
         let age_list = |keys: &[AgeKey]| {
             Node::Seq(
@@ -311,7 +312,14 @@ impl Metadata {
                 .iter()
                 .map(|g| {
                     Node::Map(vec![
-                        Item::pair("hc_vault", Node::Seq(Vec::new())),
+                        Item::pair(
+                            "hc_vault",
+                            if json {
+                                Node::Null
+                            } else {
+                                Node::Seq(Vec::new())
+                            },
+                        ),
                         Item::pair("age", age_list(&g.age)),
                     ])
                 })
@@ -339,7 +347,7 @@ impl Metadata {
     /// sorted by key, empty lists omitted. Values are strings.
     pub fn flatten(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
-        flatten_into(&mut out, "", &self.to_node());
+        flatten_into(&mut out, "", &self.to_node(true));
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }

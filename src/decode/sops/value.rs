@@ -5,8 +5,6 @@
 //! form of the typed value; the `type:` field says how to read it back. Empty values are never
 //! encrypted: `""` stays `""`.
 
-use std::sync::LazyLock;
-
 use aes_gcm::aead::consts::U32;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::aes::Aes256;
@@ -28,10 +26,33 @@ pub const B64: GeneralPurpose = GeneralPurpose::new(
         .with_decode_padding_mode(DecodePaddingMode::RequireCanonical),
 );
 
-static ENC_RE: LazyLock<regex::Regex> = LazyLock::new(|| {
-    regex::Regex::new(r"^ENC\[AES256_GCM,data:(.+),iv:(.+),tag:(.+),type:(.+)\]")
-        .unwrap_or_else(|_| unreachable!("constant regex"))
-});
+/// The four fields of `ENC[AES256_GCM,data:…,iv:…,tag:…,type:…]`, split exactly like sops's
+/// regex `^ENC\[AES256_GCM,data:(.+),iv:(.+),tag:(.+),type:(.+)\]` (greedy groups, `.` not
+/// matching a newline, not anchored at the end) but without a regex engine: values are parsed
+/// by the thousand and a backtracking capture per value dominated decryption time.
+fn split_enc(s: &str) -> Option<[&str; 4]> {
+    let line = s.split('\n').next().unwrap_or_default();
+    let rest = line.strip_prefix("ENC[AES256_GCM,data:")?;
+    // Greedy: each group ends at the rightmost separator that still lets the rest match.
+    for (iv_at, _) in rest.rmatch_indices(",iv:").filter(|(i, _)| *i > 0) {
+        let after_iv = &rest[iv_at + 4..];
+        for (tag_at, _) in after_iv.rmatch_indices(",tag:").filter(|(i, _)| *i > 0) {
+            let after_tag = &after_iv[tag_at + 5..];
+            for (type_at, _) in after_tag.rmatch_indices(",type:").filter(|(i, _)| *i > 0) {
+                let after_type = &after_tag[type_at + 6..];
+                if let Some(end) = after_type.rfind(']').filter(|e| *e > 0) {
+                    return Some([
+                        &rest[..iv_at],
+                        &after_iv[..tag_at],
+                        &after_tag[..type_at],
+                        &after_type[..end],
+                    ]);
+                }
+            }
+        }
+    }
+    None
+}
 
 /// Why a value could not be decrypted. Never carries plaintext.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -60,7 +81,7 @@ pub enum ValueError {
 
 /// True when `s` looks like an encrypted value (the sops regex matches).
 pub fn is_encrypted(s: &str) -> bool {
-    ENC_RE.is_match(s)
+    split_enc(s).is_some()
 }
 
 fn b64(field: &'static str, s: &str) -> Result<Vec<u8>, ValueError> {
@@ -74,12 +95,10 @@ pub fn decrypt(key: &[u8; 32], s: &str, aad: &str) -> Result<Node, ValueError> {
     if s.is_empty() {
         return Ok(Node::Str(Vec::new()));
     }
-    let caps = ENC_RE.captures(s).ok_or(ValueError::Format)?;
-    let field = |i| caps.get(i).map(|m| m.as_str()).unwrap_or_default();
-    let mut data = b64("data", field(1))?;
-    let iv = b64("iv", field(2))?;
-    let tag = b64("tag", field(3))?;
-    let typ = field(4);
+    let [data_s, iv_s, tag_s, typ] = split_enc(s).ok_or(ValueError::Format)?;
+    let mut data = b64("data", data_s)?;
+    let iv = b64("iv", iv_s)?;
+    let tag = b64("tag", tag_s)?;
     if iv.is_empty() {
         return Err(ValueError::Length("iv"));
     }
@@ -203,6 +222,39 @@ pub fn seal(key: &[u8; 32], iv: &[u8; 32], plain: &[u8], typ: &str, aad: &str) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn split_like_the_sops_regex() {
+        let re = regex::Regex::new(r"^ENC\[AES256_GCM,data:(.+),iv:(.+),tag:(.+),type:(.+)\]")
+            .unwrap_or_else(|_| unreachable!());
+        for s in [
+            "ENC[AES256_GCM,data:YQ==,iv:AA==,tag:AA==,type:str]",
+            "ENC[AES256_GCM,data:a,iv:b,iv:c,tag:d,type:e]]x",
+            "ENC[AES256_GCM,data:a,iv:b,tag:c,type:d]\nmore]",
+            "ENC[AES256_GCM,data:,iv:b,tag:c,type:d]",
+            "ENC[AES256_GCM,data:a,iv:b,tag:c,type:]",
+            "ENC[AES256_GCM,data:a,type:x,iv:b,tag:c,type:d],tag:e,type:f]",
+            "xENC[AES256_GCM,data:a,iv:b,tag:c,type:d]",
+        ] {
+            let want = re
+                .captures(s)
+                .map(|c| [1, 2, 3, 4].map(|i| c.get(i).map(|m| m.as_str()).unwrap_or_default()));
+            assert_eq!(split_enc(s), want, "{s:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn split_agrees_with_the_regex(tail in "(,iv:|,tag:|,type:|\\]|[ab\n]){0,12}") {
+            let re = regex::Regex::new(r"^ENC\[AES256_GCM,data:(.+),iv:(.+),tag:(.+),type:(.+)\]")
+                .unwrap_or_else(|_| unreachable!());
+            let s = format!("ENC[AES256_GCM,data:{tail}");
+            let want = re.captures(&s).map(|c| {
+                [1, 2, 3, 4].map(|i| c.get(i).map(|m| m.as_str()).unwrap_or_default())
+            });
+            proptest::prop_assert_eq!(split_enc(&s), want);
+        }
+    }
 
     #[test]
     fn round_trip_and_aad() {
