@@ -458,3 +458,39 @@ fn owners_by_name_as_root() {
     let gen_dir = fs::metadata(f.p("/run/secrets.d/1")).unwrap();
     assert_eq!((gen_dir.uid(), gen_dir.gid()), (0, keys));
 }
+
+#[test]
+fn ignore_passwd_makes_everything_root_owned() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: --ignore-passwd installs root-owned files, which needs root");
+        return;
+    }
+    let Some(f) = Fixture::new() else { return };
+    let y = f.encrypt("s.yaml", "yaml", b"pw: hash\n");
+    let mut s = secret("pw", &y, "yaml", "pw", "0400");
+    s["owner"] = "user-created-later".into();
+    s["uid"] = 1234.into();
+    let m = f.manifest("m.json", vec![s], 1);
+    let out = f.run(
+        &[
+            "--ignore-passwd".as_ref(),
+            "--no-mount".as_ref(),
+            "--root".as_ref(),
+            f.root.as_os_str(),
+            m.as_os_str(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let meta = fs::metadata(f.p("/run/secrets/pw")).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (0, 0));
+    let gen_dir = fs::metadata(f.p("/run/secrets.d/1")).unwrap();
+    assert_eq!((gen_dir.uid(), gen_dir.gid()), (0, 0));
+    // Without the flag the unknown owner is refused before anything changes.
+    let out = f.install(&m, &[]);
+    assert_eq!(out.status.code(), Some(78), "{}", stderr(&out));
+    assert_eq!(
+        fs::read_link(f.p("/run/secrets")).unwrap(),
+        f.p("/run/secrets.d/1")
+    );
+}

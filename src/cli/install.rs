@@ -18,7 +18,10 @@ per-secret owner/group/mode, `path` symlinks, keepGenerations, restart/reload un
 secrets. Everything is validated and decrypted before anything changes.\n\n\
 Environment: NIXOS_ACTION=dry-activate reports `would add/modify/remove` and changes nothing; \
 TSKEYCTL_RESTART_VIA_SYSTEMCTL=1 (or SOPS_RESTART_UNITS_VIA_SYSTEMCTL=1) runs \
-`systemctl --no-block try-restart` instead of appending to /run/nixos/activation-*-list.",
+`systemctl --no-block try-restart` instead of appending to /run/nixos/activation-*-list.\n\n\
+Exit codes: 0 ok, 65 manifest or sops file malformed / MAC mismatch, 66 manifest or sops file \
+missing, 73 cannot mount or write, 75 systemctl failed, 77 no identity opens a sops file, 78 invalid \
+manifest entry (name, mode, format, owner, group, missing key, PGP/templates).",
     after_help = "Examples:\n  \
 tskeyctl install /nix/store/…-manifest.json           # activation (as root)\n  \
 tskeyctl install --check manifest.json                # build-time check: no keys, no root\n  \
@@ -39,6 +42,10 @@ pub struct InstallArgs {
     /// Do not mount ramfs/tmpfs; use the mount point directory as it is.
     #[arg(long)]
     no_mount: bool,
+    /// Never consult passwd/group: every owner and group is root (sops-nix `-ignore-passwd`,
+    /// for the neededForUsers manifest that runs before users exist).
+    #[arg(long)]
+    ignore_passwd: bool,
 }
 
 fn env_is(name: &str, value: &str) -> bool {
@@ -50,6 +57,7 @@ pub fn install(a: InstallArgs) -> Result<(), Error> {
         manifest: a.manifest,
         root: a.root,
         check: a.check,
+        ignore_passwd: a.ignore_passwd,
         mount: !a.no_mount,
         dry: env_is("NIXOS_ACTION", "dry-activate"),
         via_systemctl: env_is("TSKEYCTL_RESTART_VIA_SYSTEMCTL", "1")

@@ -34,8 +34,9 @@ pub struct Owners {
 }
 
 impl Owners {
-    /// Detects the caller; as root, looks up the `keys` group (else `nogroup`, like sops-nix).
-    pub fn detect() -> Result<Owners, InstallError> {
+    /// Detects the caller; as root, looks up the `keys` group (else `nogroup`, like sops-nix),
+    /// or uses gid 0 when `ignore_passwd`.
+    pub fn detect(ignore_passwd: bool) -> Result<Owners, InstallError> {
         let euid = nix::unistd::geteuid();
         let egid = nix::unistd::getegid().as_raw();
         if !euid.is_root() {
@@ -43,6 +44,14 @@ impl Owners {
                 privileged: false,
                 keys_gid: egid,
                 euid: euid.as_raw(),
+                egid,
+            });
+        }
+        if ignore_passwd {
+            return Ok(Owners {
+                privileged: true,
+                keys_gid: 0,
+                euid: 0,
                 egid,
             });
         }

@@ -56,6 +56,9 @@ pub struct Options {
     pub dry: bool,
     /// Queue units with `systemctl --no-block` instead of the activation lists.
     pub via_systemctl: bool,
+    /// sops-nix `-ignore-passwd` (the neededForUsers manifest, before users exist): every
+    /// owner and group is 0 and names are not looked up.
+    pub ignore_passwd: bool,
 }
 
 /// Where identities come from (manifest `ageKeyFile`, `ageSshKeyPaths`, after `--root`).
@@ -112,7 +115,7 @@ pub fn run(opts: &Options, decoder: &mut dyn Decoder) -> Result<Outcome, Install
     let ctx = Context {
         manifest_path: &opts.manifest,
         root: root.as_deref(),
-        resolve_owners: !opts.check && !opts.dry,
+        resolve_owners: !opts.check && !opts.dry && !opts.ignore_passwd,
     };
     let plan = validate::validate(&m, &ctx, decoder)?;
     let counts = (plan.secrets.len(), plan.files.len());
@@ -169,7 +172,7 @@ pub fn run(opts: &Options, decoder: &mut dyn Decoder) -> Result<Outcome, Install
         });
     }
 
-    let owners = Owners::detect()?;
+    let owners = Owners::detect(opts.ignore_passwd)?;
     generation::ensure_mount(&plan.mount_point, plan.use_tmpfs, opts.mount, &owners)?;
     let _lock = generation::lock(&plan.mount_point)?;
     let current = generation::current(&plan.mount_point, &plan.symlink_path)?;

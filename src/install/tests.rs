@@ -140,6 +140,7 @@ impl Env {
             mount: false,
             dry: false,
             via_systemctl: false,
+            ignore_passwd: false,
         }
     }
     fn p(&self, rel: &str) -> PathBuf {
@@ -295,6 +296,7 @@ fn pgp_and_templates_are_refused() {
         mount: false,
         dry: false,
         via_systemctl: false,
+        ignore_passwd: false,
     };
     let err = run(&opts, &mut Fake::default()).unwrap_err();
     assert_eq!(err.class(), Class::Config);
