@@ -280,6 +280,9 @@ fn plan_secret(
     ctx: &Context<'_>,
 ) -> Result<(PlannedSecret, Format, PathBuf), InstallError> {
     check_name(&s.name).map_err(|r| secret_err(&s.name, r))?;
+    for u in s.restart_units.iter().chain(&s.reload_units) {
+        check_unit(u).map_err(|r| secret_err(&s.name, format!("unit {u:?} {r}")))?;
+    }
     let mode = parse_mode(&s.mode).ok_or_else(|| {
         secret_err(
             &s.name,
@@ -342,8 +345,8 @@ fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("the name is empty".into());
     }
-    if name.contains('\0') {
-        return Err("the name contains a NUL byte".into());
+    if name.chars().any(char::is_control) {
+        return Err("the name contains control characters".into());
     }
     if name.starts_with('/') {
         return Err("the name must be relative (it is a path below the secrets directory)".into());
@@ -358,6 +361,20 @@ fn check_name(name: &str) -> Result<(), String> {
         return Err("the name must not contain empty, '.' or '..' components".into());
     }
     Ok(())
+}
+
+/// A unit name goes on systemctl's command line and into line-based lists: no option lookalikes,
+/// no blanks or control characters.
+fn check_unit(u: &str) -> Result<(), &'static str> {
+    if u.is_empty() {
+        Err("is empty")
+    } else if u.starts_with('-') {
+        Err("must not start with '-'")
+    } else if u.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Err("must not contain blanks or control characters")
+    } else {
+        Ok(())
+    }
 }
 
 /// Octal digits only, at most 07777 (sops-nix: `ParseUint(mode, 8, 16)`).
@@ -428,8 +445,17 @@ mod tests {
     fn names() {
         assert!(check_name("a").is_ok());
         assert!(check_name("a/b/c").is_ok());
-        for bad in ["", "/a", "a/../b", "a//b", "./a", "a/", ".."] {
+        for bad in ["", "/a", "a/../b", "a//b", "./a", "a/", "..", "a\nb", "a\0"] {
             assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn units() {
+        assert!(check_unit("tailscaled-autoconnect.service").is_ok());
+        assert!(check_unit("user@1000.service").is_ok());
+        for bad in ["", "--force", "a b", "a\nb"] {
+            assert!(check_unit(bad).is_err(), "{bad:?}");
         }
     }
 
