@@ -8,6 +8,8 @@
 use crate::decode::DecodeError;
 use crate::decode::encrypt::EncryptError;
 use crate::hostkey::KeyError;
+use crate::install::InstallError;
+use crate::install::error::Class as InstallClass;
 use crate::material::MaterialError;
 use crate::mint::MintError;
 use crate::sink::SinkError;
@@ -69,6 +71,9 @@ pub enum Error {
     /// No state recorded for a name `revoke` was asked about (exit 66).
     #[error("{0}")]
     NoState(String),
+    /// `install` (manifest, sops files, generations, units).
+    #[error(transparent)]
+    Install(#[from] InstallError),
     /// Encrypting a sops file.
     #[error(transparent)]
     Encrypt(#[from] EncryptError),
@@ -129,6 +134,17 @@ impl Error {
             Error::Decode(e) if e.is_permission() => code::NO_PERM,
             Error::Decode(e) if e.is_usage() => code::USAGE,
             Error::Decode(_) => code::DATA,
+            Error::Install(e) => match e.class() {
+                InstallClass::Read => match e.read_source() {
+                    Some(SourceError::TooLarge { .. }) => code::DATA,
+                    _ => code::NO_INPUT,
+                },
+                InstallClass::Data => code::DATA,
+                InstallClass::Config => code::CONFIG,
+                InstallClass::Permission => code::NO_PERM,
+                InstallClass::Write => code::CANT_CREATE,
+                InstallClass::Temporary => code::TEMP_FAIL,
+            },
             Error::Encrypt(e) => match e {
                 EncryptError::Config { .. }
                 | EncryptError::NoRecipients

@@ -18,6 +18,7 @@ pub mod decode;
 pub mod error;
 pub mod harden;
 pub mod hostkey;
+pub mod install;
 pub mod log;
 pub mod material;
 pub mod mint;

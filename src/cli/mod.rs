@@ -5,6 +5,7 @@
 //! are printed once, here, as `tskeyctl: error: …`, and turned into the exit code by
 //! [`Error::exit_code`]. A closed stdout pipe (`tskeyctl recipient | head -c0`) is not an error.
 
+mod install;
 mod keys;
 pub mod mint;
 mod provision;
@@ -63,6 +64,7 @@ enum Command {
     Provision(provision::ProvisionArgs),
     Revoke(provision::RevokeArgs),
     Decrypt(sops::DecryptArgs),
+    Install(install::InstallArgs),
     Encrypt(sops::EncryptArgs),
     Updatekeys(sops::UpdatekeysArgs),
 }
@@ -113,6 +115,7 @@ fn run(command: Command) -> Result<ExitCode, Error> {
         Command::Decrypt(a) => ok(sops::decrypt(a)),
         Command::Encrypt(a) => ok(sops::encrypt(a)),
         Command::Updatekeys(a) => ok(sops::updatekeys(a)),
+        Command::Install(a) => ok(install::install(a)),
     }
 }
 
