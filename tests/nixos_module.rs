@@ -433,3 +433,98 @@ fn flake_exports_package_module_overlay_and_checks() {
             .and_then(|s| s.strip_prefix(&format!("{EXE} provision ")))
     );
 }
+
+/// Splits a systemd command line (double quotes group words; a leading `-`/`+` prefix of the
+/// executable is a systemd flag, not part of the path).
+fn split_command(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut any = false;
+    for c in line.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                any = true;
+            }
+            ' ' if !quoted => {
+                if any {
+                    words.push(std::mem::take(&mut cur));
+                    any = false;
+                }
+            }
+            _ => {
+                cur.push(c);
+                any = true;
+            }
+        }
+    }
+    if any {
+        words.push(cur);
+    }
+    words
+}
+
+fn collect_commands(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => {
+            for line in s.lines() {
+                if let Some(i) = line.find("/bin/tskeyctl ") {
+                    out.push(line[i..].to_string());
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect_commands(x, out)),
+        Value::Object(o) => o.values().for_each(|x| collect_commands(x, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn every_generated_command_line_is_accepted_by_the_real_cli() {
+    let Some(e) = eval() else { return };
+    let mut lines = Vec::new();
+    collect_commands(e, &mut lines);
+    lines.sort();
+    lines.dedup();
+    assert!(
+        lines.iter().any(|l| l.contains(" provision "))
+            && lines.iter().any(|l| l.contains(" revoke "))
+            && lines.iter().any(|l| l.contains(" install ")),
+        "expected provision, revoke and install lines: {lines:#?}"
+    );
+    for line in &lines {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        // Every absolute path is moved under an empty temp root: inputs are then missing (66),
+        // and nothing outside the temp dir is touched. A usage error (2) means a flag the
+        // module generates does not exist.
+        let words: Vec<String> = split_command(line)
+            .into_iter()
+            .skip(1)
+            .map(|w| {
+                if w.starts_with('/') {
+                    format!("{}{w}", tmp.path().display())
+                } else {
+                    w.trim_end_matches(['\'', ';'])
+                        .trim_start_matches('\'')
+                        .to_string()
+                }
+            })
+            .collect();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tskeyctl"))
+            .args(&words)
+            .env_remove("TS_API_CLIENT_SECRET")
+            .env_remove("TAILSCALE_OAUTH_CLIENT_SECRET")
+            .env_remove("TAILSCALE_API_KEY")
+            .output()
+            .expect("run tskeyctl");
+        let err = String::from_utf8_lossy(&out.stderr);
+        // Owners the module sets exist on the NixOS host, not here: that lookup (78) comes
+        // after flag parsing, so it also proves the flags were accepted.
+        let owner_missing = out.status.code() == Some(78) && err.contains(": no such ");
+        assert!(
+            out.status.code() == Some(66) || owner_missing,
+            "{line}\n→ {words:?}\n{err}"
+        );
+    }
+}
