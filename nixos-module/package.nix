@@ -3,6 +3,9 @@
 {
   lib,
   rustPlatform,
+  installShellFiles,
+  openssh,
+  age,
 }:
 let
   manifest = (lib.importTOML ../Cargo.toml).package;
@@ -18,12 +21,32 @@ rustPlatform.buildRustPackage {
       ../Cargo.lock
       ../src
       (lib.fileset.maybeMissing ../tests)
+      (lib.fileset.maybeMissing ../examples)
+      (lib.fileset.maybeMissing ../secrets.example)
     ];
   };
   cargoLock.lockFile = ../Cargo.lock;
 
-  # Tests needing peers (sops, age, systemd-analyze, nixpkgs lib) print "skipped" without CI=true.
+  nativeBuildInputs = [ installShellFiles ];
+
+  # Tests needing peers (sops, systemd-analyze, nixpkgs lib) print "skipped" without CI=true;
+  # the key tests run ssh-keygen and age.
   doCheck = true;
+  nativeCheckInputs = [
+    openssh
+    age
+  ];
+
+  # Man page and completions come from the same clap definitions as --help.
+  postInstall = ''
+    installShellCompletion --cmd tskeyctl \
+      --bash <($out/bin/tskeyctl generate completions bash) \
+      --zsh <($out/bin/tskeyctl generate completions zsh) \
+      --fish <($out/bin/tskeyctl generate completions fish)
+    mkdir -p man
+    $out/bin/tskeyctl generate man --dir man
+    installManPage man/*.1
+  '';
 
   meta = {
     inherit (manifest) description;

@@ -5,6 +5,7 @@
 //! are printed once, here, as `tskeyctl: error: …`, and turned into the exit code by
 //! [`Error::exit_code`]. A closed stdout pipe (`tskeyctl recipient | head -c0`) is not an error.
 
+mod generate;
 mod install;
 mod keys;
 pub mod mint;
@@ -57,16 +58,18 @@ struct Global {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    Recipient(keys::RecipientArgs),
-    Identity(keys::IdentityArgs),
-    Status(status::StatusArgs),
-    Mint(mint::MintArgs),
     Provision(provision::ProvisionArgs),
     Revoke(provision::RevokeArgs),
+    Status(status::StatusArgs),
+    Mint(mint::MintArgs),
     Decrypt(sops::DecryptArgs),
-    Install(install::InstallArgs),
     Encrypt(sops::EncryptArgs),
     Updatekeys(sops::UpdatekeysArgs),
+    Install(install::InstallArgs),
+    Recipient(keys::RecipientArgs),
+    Identity(keys::IdentityArgs),
+    #[command(hide = true)]
+    Generate(generate::GenerateArgs),
 }
 
 /// Entry point of the binary.
@@ -116,6 +119,10 @@ fn run(command: Command) -> Result<ExitCode, Error> {
         Command::Encrypt(a) => ok(sops::encrypt(a)),
         Command::Updatekeys(a) => ok(sops::updatekeys(a)),
         Command::Install(a) => ok(install::install(a)),
+        Command::Generate(a) => ok(generate::generate(
+            a,
+            <Cli as clap::CommandFactory>::command(),
+        )),
     }
 }
 

@@ -19,7 +19,17 @@ let
     };
   # No `tskeyctl` attribute: the flake's module must supply the package itself.
   nixpkgsPkgs = removeAttrs pkgs [ "tskeyctl" ] // {
-    callPackage = path: overrides: import path ({ inherit lib rustPlatform; } // overrides);
+    callPackage =
+      path: overrides:
+      import path (
+        {
+          inherit lib rustPlatform;
+          installShellFiles = { };
+          openssh = { };
+          age = { };
+        }
+        // overrides
+      );
     stdenv.hostPlatform.system = system;
   };
   nixpkgs = {
