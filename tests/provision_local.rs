@@ -33,7 +33,7 @@ impl Env {
     fn provision(&self, extra: &[&str]) -> Output {
         let state = self.path("state");
         let mut cmd = Command::new(BIN);
-        cmd.arg("provision")
+        cmd.args(["-vvv", "provision"])
             .args(["--state-dir", s(&state)])
             .args(extra)
             .env_remove("SOPS_AGE_KEY")
