@@ -66,7 +66,7 @@ pub enum DecodeError {
     Tree { origin: Origin, source: TreeError },
     /// No identity opened the data key / the age file.
     #[error("{origin}: no identity can decrypt this file (encrypted for another host or key?)\n  file recipients: {}\n  identities tried: {}{}",
-        list(.file_recipients), list(.tried), render_notes(.notes))]
+        list(.file_recipients), tried_list(.tried), render_notes(.notes))]
     NoIdentity {
         origin: Origin,
         file_recipients: Vec<String>,
@@ -103,6 +103,17 @@ pub enum DecodeError {
 fn list(v: &[String]) -> String {
     if v.is_empty() {
         "(none)".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+/// The identities tried; when there were none, what would have provided one.
+fn tried_list(v: &[String]) -> String {
+    if v.is_empty() {
+        "(none: pass -i KEY, set SOPS_AGE_KEY_FILE, or run as root so \
+/etc/ssh/ssh_host_ed25519_key is readable)"
+            .into()
     } else {
         v.join(", ")
     }
