@@ -52,7 +52,7 @@ const BIG: usize = 64 << 10;
 pub fn plaintexts() -> Vec<(&'static str, Vec<u8>)> {
     let big = "x".repeat(BIG);
     let yaml = format!(
-        "# top comment\nuser: alice # inline\npw: \"s3cr3t\"\ntoken_secret: tok\nhost_clear: example.org\n\
+        "# top comment\nuser: alice # inline\n# sops:enc\npw: \"s3cr3t\"\ntoken_secret: tok\n# sops:noenc\nhost_clear: example.org\n\
 comment_unencrypted: visible\nempty: \"\"\nnumber: 42\nfloat: 2.5\nflag: true\nnothing: null\n\
 date: 2024-01-01\nunicode: \"héllo wörld ✓ 日本\"\nnested:\n  # head\n  list:\n    - one\n    # in list\n    - two: 2\n      three: [a, b]\n    - |\n      multi\n      line\n  map:\n    deep: value\n    pw: p2\n# foot\nbig: {big}\n---\nsecond: doc\n"
     );
@@ -62,7 +62,7 @@ date: 2024-01-01\nunicode: \"héllo wörld ✓ 日本\"\nnested:\n  # head\n  li
 \"unicode\": \"héllo ✓ <&> \\u2028\", \"nested\": {{\"list\": [\"one\", {{\"two\": 2, \"three\": [\"a\", \"b\"]}}], \"map\": {{\"deep\": \"value\", \"pw\": \"p2\"}}, \"empty_map\": {{}}, \"empty_list\": []}}, \"big\": \"{big}\"}}"
     );
     let env = format!(
-        "# comment\nuser=alice\npw=s3cr3t\ntoken_secret=tok\nhost_clear=example.org\ncomment_unencrypted=visible\nempty=\nunicode=héllo ✓\nmulti=line1\\nline2\nbig={big}\n"
+        "# comment\nuser=alice\n#sops:enc\npw=s3cr3t\ntoken_secret=tok\n# sops:noenc\nhost_clear=example.org\ncomment_unencrypted=visible\nempty=\nunicode=héllo ✓\nmulti=line1\\nline2\nbig={big}\n"
     );
     let ini = format!(
         "; section comment\n[app]\nuser = alice\npw = s3cr3t\ntoken_secret = tok\nhost_clear = example.org\ncomment_unencrypted = visible\nempty =\nunicode = héllo ✓\nbig = {big}\n\n[other]\nkey = value\n"
@@ -163,6 +163,8 @@ pub const OPTIONS: &[&str] = &[
     "    encrypted_suffix: _secret\n",
     "    unencrypted_suffix: _clear\n",
     "    mac_only_encrypted: true\n",
+    "    encrypted_comment_regex: 'sops:enc'\n",
+    "    unencrypted_comment_regex: 'sops:noenc'\n",
 ];
 
 pub fn sops_cmd(sops: &Path, dir: &Path, env: &[(&str, PathBuf)]) -> Command {
