@@ -60,6 +60,12 @@ pub fn load_encrypted(
     let not_sops = || DecodeError::NotSops {
         origin: origin.clone(),
     };
+    let unflatten = |pairs: &[(String, String)]| {
+        metadata::unflatten(pairs).map_err(|source| DecodeError::Metadata {
+            origin: origin.clone(),
+            source,
+        })
+    };
     let (mut branches, md_node) = match format {
         Format::Yaml | Format::Json | Format::Binary => {
             let mut branches = match format {
@@ -91,7 +97,7 @@ pub fn load_encrypted(
             if pairs.is_empty() {
                 return Err(not_sops());
             }
-            (branches, metadata::unflatten(&pairs))
+            (branches, unflatten(&pairs)?)
         }
         Format::Ini => {
             let mut branches = formats::ini::load(bytes).map_err(e)?;
@@ -117,7 +123,7 @@ pub fn load_encrypted(
             if !found {
                 return Err(not_sops());
             }
-            (branches, metadata::unflatten(&pairs))
+            (branches, unflatten(&pairs)?)
         }
     };
     let metadata = Metadata::parse(&md_node).map_err(|source| DecodeError::Metadata {

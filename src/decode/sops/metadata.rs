@@ -87,6 +87,13 @@ pub enum MetadataError {
     /// A bad `shamir_threshold`.
     #[error("sops metadata shamir_threshold is invalid")]
     BadThreshold,
+    /// Flattened (dotenv / INI) metadata nesting or expanding past the limits.
+    #[error(
+        "sops metadata keys nest deeper than {} levels or expand to more than {} entries (sops writes 5 levels and a few hundred entries: is the file damaged?)",
+        FLAT_MAX_DEPTH,
+        FLAT_MAX_NODES
+    )]
+    FlatTooLarge,
 }
 
 fn field<'a>(items: &'a [Item], name: &str) -> Option<&'a Node> {
@@ -379,10 +386,21 @@ fn flatten_into(out: &mut Vec<(String, String)>, prefix: &str, n: &Node) {
     }
 }
 
+/// Deepest flattened metadata key accepted (sops writes at most 5 levels:
+/// `key_groups__list_0__age__list_0__enc`).
+const FLAT_MAX_DEPTH: usize = 16;
+/// Most keys plus nodes (entries and list padding) flattened metadata may expand to. Real
+/// metadata has a few hundred; the bound also keeps the linear key lookups at most quadratic
+/// in it (10⁸ short comparisons) however many `sops_…` lines a file repeats.
+const FLAT_MAX_NODES: usize = 10_000;
+
 /// Rebuilds the nested metadata node from flattened pairs (dotenv `sops_…` keys without the
-/// prefix, INI `[sops]` keys).
-pub fn unflatten(pairs: &[(String, String)]) -> Node {
+/// prefix, INI `[sops]` keys). Depth, key count and expansion are bounded (a key like
+/// `a__list_9999__list_9999…` would otherwise allocate ~10⁴ nodes per 11 input bytes, and a
+/// deep `__map_` chain would recurse without limit).
+pub fn unflatten(pairs: &[(String, String)]) -> Result<Node, MetadataError> {
     let mut root = Node::Map(Vec::new());
+    let mut budget = FLAT_MAX_NODES;
     for (k, v) in pairs {
         let mut segs: Vec<Seg> = Vec::new();
         let mut rest = k.as_str();
@@ -403,11 +421,15 @@ pub fn unflatten(pairs: &[(String, String)]) -> Node {
                 break;
             };
             segs.push(seg);
+            if segs.len() > FLAT_MAX_DEPTH {
+                return Err(MetadataError::FlatTooLarge);
+            }
             rest = tail;
         }
-        insert(&mut root, &segs, Node::str(v.clone()));
+        charge(&mut budget, 1)?;
+        insert(&mut root, &segs, Node::str(v.clone()), &mut budget)?;
     }
-    root
+    Ok(root)
 }
 
 enum Seg {
@@ -415,17 +437,28 @@ enum Seg {
     Index(usize),
 }
 
+/// Where the next `__map_` / `__list_` separator starts. One forward scan that stops at the
+/// first match, so splitting a whole key is linear (searching the rest of the key for each
+/// separator kind was quadratic).
 fn next_sep(s: &str) -> Option<usize> {
-    [s.find("__map_"), s.find("__list_")]
-        .into_iter()
-        .flatten()
-        .min()
+    let b = s.as_bytes();
+    (0..b.len()).find(|&i| b[i..].starts_with(b"__map_") || b[i..].starts_with(b"__list_"))
 }
 
-fn insert(node: &mut Node, segs: &[Seg], value: Node) {
+fn charge(budget: &mut usize, n: usize) -> Result<(), MetadataError> {
+    *budget = budget.checked_sub(n).ok_or(MetadataError::FlatTooLarge)?;
+    Ok(())
+}
+
+fn insert(
+    node: &mut Node,
+    segs: &[Seg],
+    value: Node,
+    budget: &mut usize,
+) -> Result<(), MetadataError> {
     let Some((first, rest)) = segs.split_first() else {
         *node = value;
-        return;
+        return Ok(());
     };
     match first {
         Seg::Key(k) => {
@@ -436,26 +469,31 @@ fn insert(node: &mut Node, segs: &[Seg], value: Node) {
                 let pos = match items.iter().position(|i| i.key.as_deref() == Some(k)) {
                     Some(p) => p,
                     None => {
+                        charge(budget, 1)?;
                         items.push(Item::pair(k.clone(), Node::Null));
                         items.len() - 1
                     }
                 };
-                insert(&mut items[pos].value, rest, value);
+                insert(&mut items[pos].value, rest, value, budget)?;
             }
         }
         Seg::Index(i) => {
             if *i > 10_000 {
-                return;
+                return Ok(());
             }
             if !matches!(node, Node::Seq(_)) {
                 *node = Node::Seq(Vec::new());
             }
             if let Node::Seq(v) = node {
+                if v.len() <= *i {
+                    charge(budget, *i + 1 - v.len())?;
+                }
                 while v.len() <= *i {
                     v.push(Node::Null);
                 }
-                insert(&mut v[*i], rest, value);
+                insert(&mut v[*i], rest, value, budget)?;
             }
         }
     }
+    Ok(())
 }

@@ -1,0 +1,7 @@
+//! The sops json store: parse alone, detect, decrypt with the fixed identities, render.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use tskeyctl::decode::Format;
+
+fuzz_target!(|data: &[u8]| tskeyctl_fuzz::sops(Format::Json, data));
