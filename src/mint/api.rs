@@ -248,9 +248,21 @@ TAILSCALE_BASE_URL (this is not a credentials problem)"
         deadline: &Deadline,
     ) -> Result<Deleted, MintError> {
         let path = format!("/api/v2/tailnet/{}/keys/{}", segment(tailnet), segment(id));
+        self.delete(auth, &path, tailnet, "auth_keys", deadline)
+    }
+
+    /// `DELETE path`; a 404 means already gone. `scope` names what a 403 lacks.
+    fn delete(
+        &self,
+        auth: Bearer<'_>,
+        path: &str,
+        tailnet: &str,
+        scope: &str,
+        deadline: &Deadline,
+    ) -> Result<Deleted, MintError> {
         let reply = self.call(
             Method::DELETE,
-            &path,
+            path,
             Some(auth),
             || Body::Empty,
             deadline,
@@ -262,7 +274,7 @@ TAILSCALE_BASE_URL (this is not a credentials problem)"
             Err(CallError::Status(s)) if s.status == 404 => Ok(Deleted::AlreadyGone),
             Err(CallError::Mint(e)) => Err(e),
             Err(CallError::Status(s)) => {
-                Err(self.key_status(s, endpoint, auth, tailnet, "auth_keys", None))
+                Err(self.key_status(s, endpoint, auth, tailnet, scope, None))
             }
         }
     }
@@ -305,23 +317,7 @@ TAILSCALE_BASE_URL (this is not a credentials problem)"
         deadline: &Deadline,
     ) -> Result<Deleted, MintError> {
         let path = format!("/api/v2/device/{}", segment(id));
-        let reply = self.call(
-            Method::DELETE,
-            &path,
-            Some(auth),
-            || Body::Empty,
-            deadline,
-            |_| Ok(()),
-        );
-        let endpoint = format!("DELETE {}{path}", self.base);
-        match reply {
-            Ok(()) => Ok(Deleted::Removed),
-            Err(CallError::Status(s)) if s.status == 404 => Ok(Deleted::AlreadyGone),
-            Err(CallError::Mint(e)) => Err(e),
-            Err(CallError::Status(s)) => {
-                Err(self.key_status(s, endpoint, auth, "-", "devices:core", None))
-            }
-        }
+        self.delete(auth, &path, "-", "devices:core", deadline)
     }
 
     /// Maps a final status of a tailnet-scoped call to an actionable error.
