@@ -157,14 +157,7 @@ fn check_dir(dir: &Path, opts: &WriteOptions) -> Result<(), SinkError> {
     let meta = match fs::metadata(dir) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound && opts.mkdir => {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o751)
-                .create(dir)
-                .map_err(io_err(dir, "create the directory"))?;
-            // umask 077 filtered the mode above; make it exactly 0751.
-            fs::set_permissions(dir, Permissions::from_mode(0o751))
-                .map_err(io_err(dir, "set the directory mode"))?;
+            make_dirs(dir)?;
             fs::metadata(dir).map_err(io_err(dir, "inspect the directory"))?
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -186,6 +179,27 @@ fn check_dir(dir: &Path, opts: &WriteOptions) -> Result<(), SinkError> {
             dir: dir.to_path_buf(),
             mode,
         });
+    }
+    Ok(())
+}
+
+/// Creates `dir` and every missing parent with mode exactly 0751 (traversable, not listable), so
+/// an owner given with `--owner` can reach the file however deep it is.
+fn make_dirs(dir: &Path) -> Result<(), SinkError> {
+    let missing: Vec<&Path> = dir
+        .ancestors()
+        .take_while(|a| !a.as_os_str().is_empty() && fs::symlink_metadata(a).is_err())
+        .collect();
+    for d in missing.into_iter().rev() {
+        match fs::DirBuilder::new().mode(0o751).create(d) {
+            Ok(()) => {}
+            // Another run created it meanwhile.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(io_err(d, "create the directory")(e)),
+        }
+        // umask 077 filtered the mode above; make it exactly 0751.
+        fs::set_permissions(d, Permissions::from_mode(0o751))
+            .map_err(io_err(d, "set the directory mode"))?;
     }
     Ok(())
 }

@@ -250,6 +250,7 @@ fn unsafe_or_missing_directories_are_refused_unless_mkdir() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("--mkdir"));
     let o = e.provision(&["--source", s(&src), "--out", s(&missing), "--mkdir"]);
     assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(mode(&e.path("run")), 0o751, "every created parent is 0751");
     assert_eq!(mode(&e.path("run/secrets")), 0o751);
     assert_eq!(mode(&missing), 0o600);
 }
