@@ -106,6 +106,7 @@ impl Error {
             Error::State(e) => match e {
                 StateError::BadName { .. } => code::CONFIG,
                 StateError::Corrupt { .. } => code::DATA,
+                StateError::Unreadable { .. } => code::NO_INPUT,
                 StateError::Io { .. } | StateError::Write(_) => code::CANT_CREATE,
             },
             Error::Material(_) => code::DATA,

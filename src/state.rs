@@ -33,6 +33,13 @@ pub enum StateError {
         step: &'static str,
         source: io::Error,
     },
+    /// The state directory or a record cannot be read (e.g. `status` without root).
+    #[error("{}: cannot {step}: {source}", path.display())]
+    Unreadable {
+        path: PathBuf,
+        step: &'static str,
+        source: io::Error,
+    },
     /// A state file that is not ours or is corrupt.
     #[error("{}: corrupt state record ({reason}); delete it to start over", path.display())]
     Corrupt { path: PathBuf, reason: String },
@@ -183,7 +190,7 @@ fn load_file(path: &Path) -> Result<Option<Record>, StateError> {
                 reason: e.to_string(),
             }),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(StateError::Io {
+        Err(source) => Err(StateError::Unreadable {
             path: path.to_path_buf(),
             step: "read the state record",
             source,
@@ -197,7 +204,7 @@ pub fn list(root: &Path) -> Result<Vec<Record>, StateError> {
         Ok(e) => e,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(source) => {
-            return Err(StateError::Io {
+            return Err(StateError::Unreadable {
                 path: root.to_path_buf(),
                 step: "list the state directory",
                 source,
