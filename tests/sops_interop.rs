@@ -99,6 +99,35 @@ fn shamir_threshold_not_met_is_77_for_both() {
     enc.args(["encrypt", "-i"]).arg(&src);
     assert_eq!(run(enc, None).status.code(), Some(0));
     let xa = dir.join("xa.txt");
+    // Byte-level Shamir layout of the real sops: each group's age file holds a 33-byte share,
+    // 32 y-bytes then x = group index + 1; any two combine to the same 32-byte key.
+    let bytes = std::fs::read(&src).expect("read");
+    let origin = tskeyctl::source::Origin::File(src.clone());
+    let loaded = tskeyctl::decode::load_encrypted(&origin, &bytes, tskeyctl::decode::Format::Yaml)
+        .expect("load");
+    assert_eq!(loaded.metadata.shamir_threshold, 2);
+    let (ids, _) = tskeyctl::decode::Identities::load_from(&tskeyctl::decode::Sources {
+        explicit: vec![dir.join("xab.txt"), keys.ssh_key.clone()],
+        ..Default::default()
+    });
+    let shares: Vec<Vec<u8>> = loaded
+        .metadata
+        .groups
+        .iter()
+        .map(|g| {
+            tskeyctl::decode::agefile::open(&ids, g.age[0].enc.as_bytes())
+                .expect("share")
+                .to_vec()
+        })
+        .collect();
+    for (i, s) in shares.iter().enumerate() {
+        assert_eq!(s.len(), 33);
+        assert_eq!(s[32] as usize, i + 1);
+    }
+    let k01 = tskeyctl::decode::sops::shamir::combine(&[&shares[0], &shares[1]]).expect("01");
+    let k12 = tskeyctl::decode::sops::shamir::combine(&[&shares[1], &shares[2]]).expect("12");
+    assert_eq!(*k01, *k12);
+    assert_eq!(k01.len(), 32);
     let mut dec = sops_cmd(&sops, dir, &[("SOPS_AGE_KEY_FILE", xa.clone())]);
     dec.arg("decrypt").arg(&src);
     assert_ne!(run(dec, None).status.code(), Some(0));
