@@ -99,6 +99,35 @@ fn shamir_threshold_not_met_is_77_for_both() {
     enc.args(["encrypt", "-i"]).arg(&src);
     assert_eq!(run(enc, None).status.code(), Some(0));
     let xa = dir.join("xa.txt");
+    // Byte-level Shamir layout of the real sops: each group's age file holds a 33-byte share,
+    // 32 y-bytes then x = group index + 1; any two combine to the same 32-byte key.
+    let bytes = std::fs::read(&src).expect("read");
+    let origin = tskeyctl::source::Origin::File(src.clone());
+    let loaded = tskeyctl::decode::load_encrypted(&origin, &bytes, tskeyctl::decode::Format::Yaml)
+        .expect("load");
+    assert_eq!(loaded.metadata.shamir_threshold, 2);
+    let (ids, _) = tskeyctl::decode::Identities::load_from(&tskeyctl::decode::Sources {
+        explicit: vec![dir.join("xab.txt"), keys.ssh_key.clone()],
+        ..Default::default()
+    });
+    let shares: Vec<Vec<u8>> = loaded
+        .metadata
+        .groups
+        .iter()
+        .map(|g| {
+            tskeyctl::decode::agefile::open(&ids, g.age[0].enc.as_bytes())
+                .expect("share")
+                .to_vec()
+        })
+        .collect();
+    for (i, s) in shares.iter().enumerate() {
+        assert_eq!(s.len(), 33);
+        assert_eq!(s[32] as usize, i + 1);
+    }
+    let k01 = tskeyctl::decode::sops::shamir::combine(&[&shares[0], &shares[1]]).expect("01");
+    let k12 = tskeyctl::decode::sops::shamir::combine(&[&shares[1], &shares[2]]).expect("12");
+    assert_eq!(*k01, *k12);
+    assert_eq!(k01.len(), 32);
     let mut dec = sops_cmd(&sops, dir, &[("SOPS_AGE_KEY_FILE", xa.clone())]);
     dec.arg("decrypt").arg(&src);
     assert_ne!(run(dec, None).status.code(), Some(0));
@@ -125,4 +154,69 @@ fn shamir_threshold_not_met_is_77_for_both() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(out.stdout, b"a: b\n");
+}
+
+/// YAML comment placements go-yaml treats specially (foot comments, comments after a bare
+/// `- ` or `key:`, head comments of list items that are maps or lists, block scalars, several
+/// documents): both directions agree with the real sops byte for byte.
+#[test]
+fn yaml_comment_edge_cases_match_sops() {
+    let Some(sops) = sops() else { return };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let keys = make_keys(dir);
+    let kind = kinds(dir, &keys).remove(0);
+    let docs = [
+        "a:\n  b: 1\n  # foot of b\nc: 2\n",
+        "a:\n  - x\n  # foot in seq\nb: 1\n",
+        "a: {}\n# only comment\n",
+        "a:\n  - # head of map item\n    k: v\n    j: w\n",
+        "# c1\n\n# c2 after blank\na: 1\n\n\n# end\n",
+        "a: [1, {b: 2}]\nc: !!str 5\nd: \"multi\\nline  \\n\"\ne: '  lead'\nf: \"tab\\tx\"\n",
+        "x:\n  y:\n    z: 1\n    # deep foot\n  # mid foot\n# top foot\n",
+        "a: |+\n  keep\n\n\nb: >\n  folded\n  text\n",
+        "k: 1\n---\n# only comment doc\n---\nz: 2\n",
+        "a: # c\n  b: 1\n",
+        "a:\n  - # c\n    - x\n",
+        "a:\n  - # c\n    k: v\n  - # d\n    k: w\n",
+        "a:\n  - x # t\n  - y\n",
+        "a:\n  - k: v # t\n    j: w\n",
+    ];
+    for (i, doc) in docs.iter().enumerate() {
+        let plain = write(dir, &format!("e{i}.yaml"), doc.as_bytes());
+        let by_sops = dir.join(format!("e{i}.sops.yaml"));
+        let by_tk = dir.join(format!("e{i}.tk.yaml"));
+        let mut c = sops_cmd(&sops, dir, &[]);
+        c.args(["encrypt", "--age", &keys.x_a.1, "--output"])
+            .arg(&by_sops)
+            .arg(&plain);
+        assert_eq!(run(c, None).status.code(), Some(0), "case {i}");
+        let mut c = tskeyctl();
+        c.args(["encrypt", "--age", &keys.x_a.1, "-o"])
+            .arg(&by_tk)
+            .arg(&plain);
+        assert_eq!(run(c, None).status.code(), Some(0), "case {i}");
+        let mut c = sops_cmd(&sops, dir, &kind.sops_env);
+        c.arg("decrypt").arg(&by_sops);
+        let want = run(c, None).stdout;
+        let mut c = tskeyctl();
+        c.arg("decrypt")
+            .arg("-i")
+            .arg(&kind.tk_ids[0])
+            .arg(&by_sops);
+        let got = run(c, None);
+        assert_eq!(
+            String::from_utf8_lossy(&got.stdout),
+            String::from_utf8_lossy(&want),
+            "case {i}: tskeyctl decrypt of the sops file"
+        );
+        let mut c = sops_cmd(&sops, dir, &kind.sops_env);
+        c.arg("decrypt").arg(&by_tk);
+        let back = run(c, None).stdout;
+        assert_eq!(
+            String::from_utf8_lossy(&back),
+            String::from_utf8_lossy(&want),
+            "case {i}: sops decrypt of the tskeyctl file"
+        );
+    }
 }

@@ -28,6 +28,7 @@ Identities tried: each -i FILE (an OpenSSH ed25519 key counts twice: converted t
 ssh-to-age, and as a native ssh-ed25519 age identity), SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, \
 SOPS_AGE_SSH_PRIVATE_KEY_FILE, then /etc/ssh/ssh_host_ed25519_key. Passphrase-protected keys: \
 TSKEYCTL_IDENTITY_PASSPHRASE or SSH_TO_AGE_PASSPHRASE.\n\n\
+Inputs larger than 64 MiB are refused before they are read (exit 65).\n\n\
 Exit codes: 65 malformed file or MAC mismatch, 66 missing input, 77 no identity opens the file.")]
 pub struct DecryptArgs {
     /// The encrypted file; `-` is stdin.

@@ -22,9 +22,6 @@ pub enum AgeError {
     Payload(String),
 }
 
-/// Largest plain age file opened.
-pub const AGE_LIMIT: u64 = 64 << 20;
-
 /// Decrypts an age file with all identities.
 pub fn open(ids: &Identities, bytes: &[u8]) -> Result<Zeroizing<Vec<u8>>, AgeError> {
     let reader = age::armor::ArmoredReader::new(bytes);

@@ -82,7 +82,7 @@ impl Identities {
         let mut warnings = Vec::new();
         let pass = src.passphrase.as_deref();
         for p in &src.explicit {
-            if let Err(w) = ids.add_file(p, pass, true) {
+            if let Err(w) = ids.add_file(p, pass) {
                 warnings.push(w);
             }
         }
@@ -92,18 +92,18 @@ impl Identities {
             }
         }
         if let Some(p) = &src.sops_age_key_file {
-            if let Err(w) = ids.add_file(p, pass, true) {
+            if let Err(w) = ids.add_file(p, pass) {
                 warnings.push(format!("SOPS_AGE_KEY_FILE: {w}"));
             }
         }
         if let Some(p) = &src.ssh_key_file {
-            if let Err(w) = ids.add_file(p, pass, true) {
+            if let Err(w) = ids.add_file(p, pass) {
                 warnings.push(format!("SOPS_AGE_SSH_PRIVATE_KEY_FILE: {w}"));
             }
         }
         if let Some(p) = &src.host_key {
             if !src.explicit.contains(p) {
-                match ids.add_file(p, pass, false) {
+                match ids.add_file(p, pass) {
                     Err(w) if p.exists() => warnings.push(w),
                     _ => {}
                 }
@@ -198,12 +198,7 @@ impl Identities {
 
     /// Adds the identities of a file: an OpenSSH private key, an age identity file, or an
     /// age-encrypted (passphrase) identity file.
-    pub fn add_file(
-        &mut self,
-        path: &Path,
-        passphrase: Option<&str>,
-        _explicit: bool,
-    ) -> Result<(), String> {
+    pub fn add_file(&mut self, path: &Path, passphrase: Option<&str>) -> Result<(), String> {
         let origin = Origin::File(path.to_path_buf());
         let data = source::read_limited(&origin, IDENTITY_LIMIT, "an identity file")
             .map_err(|e| e.to_string())?;

@@ -45,6 +45,8 @@ struct Loader {
     docs: Vec<Branch>,
     doc_root: Option<Node>,
     doc_comments: Vec<Item>,
+    /// Line of the last scalar or alias: a same-line comment trails it.
+    last_line: usize,
 }
 
 fn count(n: &Node) -> usize {
@@ -426,6 +428,7 @@ pub fn load(text: &str) -> Result<Vec<Branch>, FormatError> {
         docs: Vec::new(),
         doc_root: None,
         doc_comments: Vec::new(),
+        last_line: usize::MAX,
     };
     for ev in parser {
         let (ev, span) = ev.map_err(|e| syntax(Format::Yaml, e.to_string()))?;
@@ -437,13 +440,22 @@ pub fn load(text: &str) -> Result<Vec<Branch>, FormatError> {
             Event::DocumentEnd => l.end_document()?,
             Event::Comment(text, placement) => {
                 let text = text.into_owned();
-                if placement == Placement::Right {
+                if placement == Placement::Right && span.start.line() == l.last_line {
                     l.same_line_comment(text);
+                } else if placement == Placement::Right {
+                    // After a bare `- ` or `key:`: the head comment of what follows, at the
+                    // current block's level.
+                    let col = match l.frames.last() {
+                        Some(Frame::Map { col, .. } | Frame::Seq { col, .. }) => *col,
+                        None => 0,
+                    };
+                    l.pending.push((text, col));
                 } else {
                     l.pending.push((text, span.start.col()));
                 }
             }
             Event::Scalar(value, style, anchor, tag) => {
+                l.last_line = span.end.line();
                 l.node_starts();
                 let n = scalar(&value, style, tag.as_deref(), &span)?;
                 if anchor != 0 {
@@ -453,6 +465,7 @@ pub fn load(text: &str) -> Result<Vec<Branch>, FormatError> {
                 l.value(n, &span)?;
             }
             Event::Alias(id) => {
+                l.last_line = span.end.line();
                 l.node_starts();
                 let (n, c) = l.anchors.get(&id).cloned().ok_or_else(|| {
                     syntax(Format::Yaml, format!("{}: unknown alias", err_line(&span)))

@@ -105,6 +105,41 @@ fn seq(out: &mut Vec<u8>, items: &[Node], col: usize, mut inline_first: bool) {
             pending.push(c);
             continue;
         }
+        // go-yaml writes the head comment of a mapping or sequence that is a list item before
+        // the item's `- ` line.
+        let lead = match n {
+            Node::Map(items) if !is_empty_container(n) => {
+                items.iter().take_while(|i| i.key.is_none()).count()
+            }
+            Node::Seq(v) if !is_empty_container(n) => v
+                .iter()
+                .take_while(|e| matches!(e, Node::Comment(_)))
+                .count(),
+            _ => 0,
+        };
+        let stripped;
+        let n = if lead > 0 {
+            match n {
+                Node::Map(items) => {
+                    pending.extend(items[..lead].iter().filter_map(|i| match &i.value {
+                        Node::Comment(c) => Some(c.as_str()),
+                        _ => None,
+                    }));
+                    stripped = Node::Map(items[lead..].to_vec());
+                }
+                Node::Seq(v) => {
+                    pending.extend(v[..lead].iter().filter_map(|e| match e {
+                        Node::Comment(c) => Some(c.as_str()),
+                        _ => None,
+                    }));
+                    stripped = Node::Seq(v[lead..].to_vec());
+                }
+                _ => stripped = Node::Null,
+            }
+            &stripped
+        } else {
+            n
+        };
         if !pending.is_empty() && inline_first {
             out.push(b'\n');
             inline_first = false;
