@@ -14,8 +14,9 @@ fuzz_target!(|data: &[u8]| {
     // The fixed identities (fuzz/keys): a plain X25519 key, and an ssh ed25519 key as its
     // ssh-to-age X25519 identity and as age's native ssh-ed25519 identity.
     let _ = decode::decrypt_age(&origin, data, tskeyctl_fuzz::identities());
-    // The same bytes as an identity file (age keys, OpenSSH key, encrypted identity file).
+    // The same bytes as an identity file (age keys, OpenSSH key, encrypted identity file's
+    // header). No passphrase: an scrypt identity file may deliberately cost up to 2^20 work
+    // (1 GiB, seconds) like age's CLI allows, which would only measure scrypt.
     let mut other = Identities::default();
-    // No passphrase: scrypt work factors up to 2^20 would make every input take seconds.
     let _ = other.add_bytes(&origin, data, None);
 });
