@@ -59,6 +59,9 @@ pub struct AccessToken {
     pub valid_until: Instant,
 }
 
+/// Longest access-token lifetime believed (a day; Tailscale issues one-hour tokens).
+const MAX_TOKEN_LIFE_SECS: u64 = 24 * 3600;
+
 /// A Tailscale API endpoint base with its HTTP agent and retry policy.
 pub struct Api {
     pub(super) agent: Agent,
@@ -132,7 +135,10 @@ impl Api {
         let endpoint = format!("POST {}{path}", self.base);
         match reply {
             Ok(r) => {
-                let life = Duration::from_secs(r.expires_in.unwrap_or(3600).saturating_sub(30));
+                // The server's number is untrusted: cap it so `started + life` cannot overflow
+                // (a token is only used within one command's deadline anyway).
+                let secs = r.expires_in.unwrap_or(3600).min(MAX_TOKEN_LIFE_SECS);
+                let life = Duration::from_secs(secs.saturating_sub(30));
                 Ok(AccessToken {
                     token: r.access_token,
                     valid_until: started + life,
