@@ -105,7 +105,10 @@ impl Record {
     pub fn valid_for(&self, margin: Duration, now: SystemTime) -> bool {
         self.revoked.is_none()
             && self.result.as_deref() != Some("error")
-            && self.expires_at().is_some_and(|t| t > now + margin)
+            && self
+                .expires_at()
+                .zip(now.checked_add(margin))
+                .is_some_and(|(t, limit)| t > limit)
     }
 }
 

@@ -62,7 +62,8 @@ impl Health {
         } else {
             match r.expires_at() {
                 Some(t) if t <= now => Health::Expired,
-                Some(t) if t <= now + warn => Health::Expiring,
+                // A window past the end of time: everything expires within it.
+                Some(t) if now.checked_add(warn).is_none_or(|limit| t <= limit) => Health::Expiring,
                 _ => Health::Ok,
             }
         }

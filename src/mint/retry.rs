@@ -18,6 +18,9 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// Default overall deadline (contract: `--deadline 60s`).
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(60);
 
+/// Longest deadline honoured (about 136 years: "no deadline" without overflowing `Instant`).
+pub const MAX_DEADLINE: Duration = Duration::from_secs(u32::MAX as u64);
+
 /// Backoff parameters.
 #[derive(Clone, Debug)]
 pub struct Policy {
@@ -85,8 +88,9 @@ pub struct Deadline {
 }
 
 impl Deadline {
-    /// A deadline `total` from now.
+    /// A deadline `total` from now (capped at [`MAX_DEADLINE`], so the sum cannot overflow).
     pub fn after(total: Duration) -> Self {
+        let total = total.min(MAX_DEADLINE);
         Deadline {
             end: Instant::now() + total,
             total,
