@@ -208,3 +208,43 @@ fn huge_status_warn_does_not_panic() {
     // Every key expires within that window: exit 2 (expiring), not a panic.
     assert_eq!(code(&o), 2, "stderr: {}", stderr(&o));
 }
+
+const AGE_IDENTITY: &str =
+    "AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPQ4EGAEX";
+
+/// An age identity pasted where a recipient belongs is named, never echoed: from --age …
+#[test]
+fn encrypt_does_not_echo_an_identity_given_as_recipient() {
+    let d = private_dir();
+    std::fs::write(d.path().join("p.yaml"), "a: b\n").expect("write");
+    let o = run(&["encrypt", "--age", AGE_IDENTITY, "p.yaml"], &[], d.path());
+    assert_eq!(code(&o), 78, "stderr: {}", stderr(&o));
+    assert!(!stderr(&o).contains("GFPYYSJZ"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("a private key, not shown"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// … and from a .sops.yaml creation rule (whose error may end up in CI logs).
+#[test]
+fn encrypt_does_not_echo_an_identity_from_sops_yaml() {
+    let d = private_dir();
+    std::fs::write(d.path().join("p.yaml"), "a: b\n").expect("write");
+    std::fs::write(
+        d.path().join(".sops.yaml"),
+        format!(
+            "creation_rules:\n  - age: {}\n",
+            AGE_IDENTITY.to_lowercase()
+        ),
+    )
+    .expect("write");
+    let o = run(&["encrypt", "p.yaml"], &[], d.path());
+    assert_eq!(code(&o), 78, "stderr: {}", stderr(&o));
+    assert!(
+        !stderr(&o).to_lowercase().contains("gfpyysjz"),
+        "{}",
+        stderr(&o)
+    );
+}

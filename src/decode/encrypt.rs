@@ -40,8 +40,9 @@ pub enum EncryptError {
         "no recipients: pass --age RECIPIENT[,…] or add a .sops.yaml creation rule with age keys"
     )]
     NoRecipients,
-    /// A recipient that is not `age1…` or `ssh-ed25519 …`.
-    #[error("invalid age recipient {0:?} (expected age1… or ssh-ed25519 AAAA…)")]
+    /// A recipient that is not `age1…` or `ssh-ed25519 …` (already quoted, or described when
+    /// it looks like secret material).
+    #[error("invalid age recipient {0} (expected age1… or ssh-ed25519 AAAA…)")]
     Recipient(String),
     /// Bad options.
     #[error("{0}")]
@@ -68,13 +69,27 @@ pub fn parse_recipient(r: &str) -> Result<Box<dyn age::Recipient + Send>, Encryp
     if r.starts_with("age1") {
         r.parse::<age::x25519::Recipient>()
             .map(|x| Box::new(x) as Box<dyn age::Recipient + Send>)
-            .map_err(|_| EncryptError::Recipient(r.into()))
+            .map_err(|_| EncryptError::Recipient(format!("{r:?}")))
     } else if r.starts_with("ssh-ed25519 ") {
         r.parse::<age::ssh::Recipient>()
             .map(|x| Box::new(x) as Box<dyn age::Recipient + Send>)
-            .map_err(|_| EncryptError::Recipient(r.into()))
+            .map_err(|_| EncryptError::Recipient(format!("{r:?}")))
     } else {
-        Err(EncryptError::Recipient(r.chars().take(80).collect()))
+        Err(EncryptError::Recipient(describe_non_recipient(r)))
+    }
+}
+
+/// Quotes a string given as a recipient, unless it looks like a private key (an age identity
+/// pasted where its recipient belongs): that is named, never echoed.
+fn describe_non_recipient(r: &str) -> String {
+    let upper = r.to_ascii_uppercase();
+    if upper.starts_with("AGE-") || upper.contains("PRIVATE KEY") || upper.contains("SECRET") {
+        "(a private key, not shown: give its public recipient, from `age-keygen -y` or \
+`tskeyctl recipient`)"
+            .into()
+    } else {
+        let shown: String = r.chars().take(80).collect();
+        format!("{shown:?}")
     }
 }
 
