@@ -14,7 +14,7 @@ use ureq::http::{self, Method};
 use zeroize::Zeroizing;
 
 use super::api::{Api, Bearer};
-use super::error::{MintError, server_message};
+use super::error::{MintError, redact, server_message};
 use super::retry::{Deadline, parse_retry_after};
 use crate::log;
 
@@ -93,7 +93,11 @@ impl Api {
                     ));
                     match parse(&body) {
                         Ok(t) => return Ok(t),
-                        Err(e) => (format!("HTTP {status} with a malformed body ({e})"), None),
+                        // The parser quotes offending values: server text, so redacted.
+                        Err(e) => (
+                            format!("HTTP {status} with a malformed body ({})", redact(&e)),
+                            None,
+                        ),
                     }
                 }
                 Once::Reply(status, retry_after, body)
