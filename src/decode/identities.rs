@@ -36,8 +36,9 @@ pub struct Identities {
     entries: Vec<Entry>,
 }
 
-/// Where identities come from, beyond explicit `-i` files.
-#[derive(Clone, Debug, Default)]
+/// Where identities come from, beyond explicit `-i` files. `Debug` omits the key material and
+/// the passphrase.
+#[derive(Clone, Default)]
 pub struct Sources {
     /// `-i/--identity FILE`s, in order.
     pub explicit: Vec<PathBuf>,
@@ -52,6 +53,20 @@ pub struct Sources {
     /// Passphrase for passphrase-protected ssh keys and age-encrypted identity files
     /// (`SSH_TO_AGE_PASSPHRASE`, `TSKEYCTL_IDENTITY_PASSPHRASE`).
     pub passphrase: Option<String>,
+}
+
+impl std::fmt::Debug for Sources {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |o: &Option<String>| o.as_ref().map(|_| "[REDACTED]");
+        f.debug_struct("Sources")
+            .field("explicit", &self.explicit)
+            .field("sops_age_key", &redacted(&self.sops_age_key))
+            .field("sops_age_key_file", &self.sops_age_key_file)
+            .field("ssh_key_file", &self.ssh_key_file)
+            .field("host_key", &self.host_key)
+            .field("passphrase", &redacted(&self.passphrase))
+            .finish()
+    }
 }
 
 impl Sources {
@@ -263,4 +278,21 @@ impl Identities {
 fn trim_ascii_start(b: &[u8]) -> &[u8] {
     let n = b.iter().take_while(|c| c.is_ascii_whitespace()).count();
     &b[n..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_debug_hides_key_and_passphrase() {
+        let s = Sources {
+            sops_age_key: Some("AGE-SECRET-KEY-1SECRETSECRET".into()),
+            passphrase: Some("hunter2-passphrase".into()),
+            ..Sources::default()
+        };
+        let d = format!("{s:?}");
+        assert!(!d.contains("SECRETSECRET") && !d.contains("hunter2"), "{d}");
+        assert!(d.contains("[REDACTED]"), "{d}");
+    }
 }
