@@ -285,3 +285,35 @@ fn malformed_reply_error_is_redacted() {
         stderr(&o)
     );
 }
+
+/// A throw-away test identity and its recipient (made with age-keygen for this test only).
+const TEST_IDENTITY: &str =
+    "AGE-SECRET-KEY-1VJZEDDU4YYJNGPGW8TFW63ELR9GVWQAAQJ5NV89MPPY24Q248RTS75G3P5";
+const TEST_RECIPIENT: &str = "age1tukp6rfytm0rmgxrp8tqv05w5gstqcu5rgc3cd2ncgl8j99sja8sqfwjdu";
+
+/// `--extract '["é]'` (a multi-byte last character, no closing quote) sliced inside a char.
+#[test]
+fn extract_with_multibyte_unterminated_key_does_not_panic() {
+    let d = private_dir();
+    std::fs::write(d.path().join("p.yaml"), "a: b\n").expect("write");
+    let o = run(
+        &["encrypt", "--age", TEST_RECIPIENT, "-o", "e.yaml", "p.yaml"],
+        &[],
+        d.path(),
+    );
+    assert_eq!(code(&o), 0, "stderr: {}", stderr(&o));
+    let env = [("SOPS_AGE_KEY", TEST_IDENTITY)];
+    let o = run(
+        &["decrypt", "--extract", "[\"a\"]", "e.yaml"],
+        &env,
+        d.path(),
+    );
+    assert_eq!(code(&o), 0, "stderr: {}", stderr(&o));
+    assert_eq!(o.stdout, b"b");
+    let o = run(&["decrypt", "--extract", "[\"é]", "e.yaml"], &env, d.path());
+    assert_eq!(code(&o), 65, "stderr: {}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        "tskeyctl: error: e.yaml: component [''] not found\n"
+    );
+}

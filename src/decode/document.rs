@@ -37,7 +37,10 @@ pub fn parse_extract(s: &str) -> Result<Vec<PathPart>, DecodeError> {
             if inner.len() < 2 {
                 return Err(DecodeError::ExtractSyntax("unterminated key".into()));
             }
-            out.push(PathPart::Key(inner[1..inner.len() - 1].to_string()));
+            // Drop the opening quote and the last character (by char: the key may be UTF-8).
+            let mut key = inner[1..].chars();
+            key.next_back();
+            out.push(PathPart::Key(key.as_str().to_string()));
         } else {
             let i = inner.parse().map_err(|_| {
                 DecodeError::ExtractSyntax(format!(
