@@ -317,3 +317,27 @@ fn extract_with_multibyte_unterminated_key_does_not_panic() {
         "tskeyctl: error: e.yaml: component [''] not found\n"
     );
 }
+
+/// A base URL with user:password (from TAILSCALE_BASE_URL or a secret's `?baseURL=`) is refused
+/// without echoing the password.
+#[test]
+fn url_credentials_are_not_echoed() {
+    let d = private_dir();
+    let o = run(
+        &["mint", "--tags", "tag:ci"],
+        &[
+            ("TS_API_CLIENT_SECRET", CLIENT_SECRET),
+            (
+                "TAILSCALE_BASE_URL",
+                "https://admin:Hunter2Passw0rd@api.example.com/x",
+            ),
+        ],
+        d.path(),
+    );
+    assert_eq!(code(&o), 78, "stderr: {}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        "tskeyctl: error: --api-url https://[credentials hidden]@api.example.com: credentials in \
+the URL are not accepted\n"
+    );
+}

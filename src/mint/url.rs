@@ -36,8 +36,13 @@ pub fn check(url: &str) -> Result<String, MintError> {
     let (scheme, rest) = url
         .split_once("://")
         .ok_or_else(|| bad("not a URL (expected https://host[:port])"))?;
-    if rest.split('/').next().unwrap_or("").contains('@') {
-        return Err(bad("credentials in the URL are not accepted"));
+    let authority = rest.split('/').next().unwrap_or("");
+    if let Some((_, host)) = authority.rsplit_once('@') {
+        // Never echo the user:password part.
+        return Err(MintError::BadUrl {
+            url: format!("{scheme}://[credentials hidden]@{host}"),
+            problem: "credentials in the URL are not accepted",
+        });
     }
     if rest.contains('?') || rest.contains('#') {
         return Err(bad("a base URL has no query or fragment"));
