@@ -91,6 +91,10 @@ pub fn provision(
 ) -> Result<Outcome, Error> {
     let locked = state::lock(&req.state_dir, &req.name)?;
     let prev = locked.load()?;
+    // Prove the record can be saved before anything is minted or written (rewriting what is
+    // there): a run whose result cannot be recorded fails, and must leave `--out` untouched
+    // rather than hold a key that no record knows of (to reuse or revoke).
+    locked.save(prev.as_ref().unwrap_or(&base_record(req)))?;
     let now = SystemTime::now();
     let result = run_locked(req, prev.as_ref(), now, load, mint);
     let mut record = match &result {

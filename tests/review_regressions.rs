@@ -341,3 +341,42 @@ fn url_credentials_are_not_echoed() {
 the URL are not accepted\n"
     );
 }
+
+/// When the state record cannot be saved (here: a group-writable state directory, which the
+/// sink refuses), the run fails — and must then leave `--out` as it was, not write a key that
+/// no record knows about.
+#[test]
+fn unsaveable_state_leaves_out_untouched() {
+    let d = private_dir();
+    let out_dir = d.path().join("out");
+    std::fs::create_dir(&out_dir).expect("mkdir");
+    std::fs::set_permissions(&out_dir, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let target = out_dir.join("ts_authkey");
+    std::fs::write(&target, "OLD\n").expect("write old");
+    let state = d.path().join("state");
+    let rec_dir = state.join("ts_authkey");
+    std::fs::create_dir_all(&rec_dir).expect("mkdir state");
+    std::fs::set_permissions(&rec_dir, std::fs::Permissions::from_mode(0o770)).expect("chmod");
+    let src = d.path().join("src.txt");
+    std::fs::write(&src, format!("{AUTH_KEY}\n")).expect("write source");
+    let o = run(
+        &[
+            "provision",
+            "--source",
+            src.to_str().expect("utf-8"),
+            "--out",
+            target.to_str().expect("utf-8"),
+            "--state-dir",
+            state.to_str().expect("utf-8"),
+        ],
+        &[],
+        d.path(),
+    );
+    assert_eq!(code(&o), 73, "stderr: {}", stderr(&o));
+    assert!(
+        stderr(&o).contains("group- or world-writable"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read_to_string(&target).expect("read"), "OLD\n");
+}
