@@ -227,7 +227,20 @@ pub fn mint(a: MintArgs) -> Result<(), Error> {
                 allow_sticky_dir: true,
                 ..WriteOptions::default()
             };
-            sink::write_atomic(path, out.as_bytes(), &opts)?;
+            if let Err(e) = sink::write_atomic(path, out.as_bytes(), &opts) {
+                // Never leave a valid key behind that nobody holds (as provision does).
+                match minter.revoke_key(&creds, &minted.id) {
+                    Ok(_) => crate::log::warn(format!(
+                        "revoked the unused new key {} after the write failed",
+                        minted.id
+                    )),
+                    Err(r) => crate::log::warn(format!(
+                        "could not revoke the unused new key {}: {r}",
+                        minted.id
+                    )),
+                }
+                return Err(e.into());
+            }
             crate::log::info(format!("wrote key {} to {}", minted.id, path.display()));
             Ok(())
         }

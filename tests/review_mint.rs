@@ -1,0 +1,47 @@
+//! Review regression: `mint -o FILE` whose write fails revokes the key it just minted, so no
+//! valid key is left behind that nobody holds (as `provision` already did).
+
+mod fake_tailscale;
+mod mint_common;
+
+use fake_tailscale::FakeTailscale;
+use mint_common::tskeyctl;
+
+#[test]
+fn mint_revokes_the_new_key_when_the_output_cannot_be_written() {
+    let fake = FakeTailscale::start();
+    let secret = fake.add_oauth_client(&["auth_keys"], &["tag:ci"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("missing-dir").join("key");
+    let url = fake.url();
+    let run = tskeyctl(
+        &fake,
+        &[
+            "mint",
+            "--tags",
+            "tag:ci",
+            "--api-url",
+            &url,
+            "-o",
+            out.to_str().expect("utf-8"),
+        ],
+        &[("TS_API_CLIENT_SECRET", &secret)],
+    );
+    assert_eq!(run.code, 73, "stderr: {}", run.stderr);
+    assert!(!out.exists());
+    let created: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path == "/api/v2/tailnet/-/keys")
+        .collect();
+    assert_eq!(created.len(), 1);
+    let deletes: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "DELETE" && r.path.starts_with("/api/v2/tailnet/-/keys/"))
+        .collect();
+    assert_eq!(deletes.len(), 1, "stderr: {}", run.stderr);
+    let id = deletes[0].path.rsplit('/').next().expect("id");
+    let key = fake.key_json(id).expect("key known to the fake");
+    assert_eq!(key["invalid"], true, "{key}");
+}
