@@ -196,7 +196,9 @@ pub fn lock(mp: &Path) -> Result<Lock, InstallError> {
 /// The generation `symlink` points at (0 when it is missing or points elsewhere).
 pub fn current(mp: &Path, symlink: &Path) -> Result<u64, InstallError> {
     match fs::read_link(symlink) {
-        Ok(target) => Ok(match target.strip_prefix(mp) {
+        // A relative link counts from the link's directory; misreading it as 0 would make the
+        // next generation 1 and `create` remove the live generation 1 before writing it anew.
+        Ok(target) => Ok(match parent_of(symlink).join(target).strip_prefix(mp) {
             Ok(rest) => rest.to_str().and_then(|s| s.parse().ok()).unwrap_or(0),
             Err(_) => 0,
         }),
@@ -464,6 +466,16 @@ mod tests {
         let d = t.path().join("dir");
         fs::create_dir(&d).unwrap();
         assert!(link(&d, Path::new("/t"), 0, 0, &me()).is_err());
+    }
+
+    #[test]
+    fn current_follows_a_relative_link() {
+        let t = tempfile::tempdir().unwrap();
+        let mp = t.path().join("run/secrets.d");
+        let link = t.path().join("run/secrets");
+        fs::create_dir_all(mp.join("1")).unwrap();
+        std::os::unix::fs::symlink("secrets.d/1", &link).unwrap();
+        assert_eq!(current(&mp, &link).unwrap(), 1);
     }
 
     #[test]
