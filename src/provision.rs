@@ -135,6 +135,9 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
+/// Largest `--out` file the reuse check reads (a JSON key file is a few hundred bytes).
+const REUSE_READ_LIMIT: u64 = 64 << 10;
+
 /// The reuse rule: minted by us (per state), same file and format, not revoked, valid for the
 /// margin, and the file still holds exactly what we wrote.
 fn reusable(req: &Request, prev: &Record, margin: Duration, now: SystemTime) -> bool {
@@ -144,8 +147,18 @@ fn reusable(req: &Request, prev: &Record, margin: Duration, now: SystemTime) -> 
     if !prev.valid_for(margin, now) {
         return false;
     }
-    match (std::fs::read(&req.out), &prev.out_sha256) {
-        (Ok(bytes), Some(want)) => sha256_hex(&Zeroizing::new(bytes)) == *want,
+    // Only a regular file we wrote counts: a symlink planted at --out is never followed, and a
+    // file larger than any key we write is not read.
+    match std::fs::symlink_metadata(&req.out) {
+        Ok(m) if m.is_file() && m.len() <= REUSE_READ_LIMIT => {}
+        _ => return false,
+    }
+    let origin = Origin::File(req.out.clone());
+    match (
+        source::read_limited(&origin, REUSE_READ_LIMIT, "a provisioned key"),
+        &prev.out_sha256,
+    ) {
+        (Ok(bytes), Some(want)) => sha256_hex(&bytes) == *want,
         _ => false,
     }
 }

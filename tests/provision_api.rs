@@ -439,3 +439,26 @@ fn revoke_of_a_key_already_gone_is_success() {
     let r = t.run(&["revoke", "--name", "never"]);
     assert_eq!(r.code, 66, "{}", r.stderr);
 }
+
+#[test]
+fn reuse_never_follows_a_symlink_planted_at_out() {
+    let t = Setup::oauth();
+    let out = t.p("run/ts");
+    ok(&t.provision(&out, &["--reuse-if-valid-for", "15m"]));
+    // Same bytes, but behind a symlink: not the file we wrote, so a new key is minted and the
+    // link is replaced (its target untouched).
+    let elsewhere = t.p("elsewhere");
+    fs::copy(&out, &elsewhere).expect("copy");
+    fs::remove_file(&out).expect("rm");
+    std::os::unix::fs::symlink(&elsewhere, &out).expect("symlink");
+    let before = fs::read(&elsewhere).expect("read");
+    ok(&t.provision(&out, &["--reuse-if-valid-for", "15m"]));
+    assert_eq!(t.creates(), 2);
+    assert!(
+        fs::symlink_metadata(&out)
+            .expect("meta")
+            .file_type()
+            .is_file()
+    );
+    assert_eq!(fs::read(&elsewhere).expect("read"), before);
+}

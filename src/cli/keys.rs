@@ -167,7 +167,10 @@ pub fn identity(a: IdentityArgs) -> Result<(), Error> {
     let origin = Origin::from_arg(&file);
     let data = source::read_limited(&origin, PRIVATE_KEY_LIMIT, "an ssh private key")?;
     let key = HostKey::from_openssh(&origin, &data, passphrase.as_ref().map(|p| p.as_slice()))?;
-    let mut out = key.age_identity_string();
+    let id = key.age_identity_string();
+    // Sized up front: a reallocation would leave an unzeroized copy of the identity behind.
+    let mut out = Zeroizing::new(String::with_capacity(id.len() + 1));
+    out.push_str(&id);
     out.push('\n');
     match to {
         Some(path) => {

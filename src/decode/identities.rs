@@ -263,10 +263,10 @@ impl Identities {
                 })?;
             r.read_to_end(&mut plain)
                 .map_err(|e| format!("{name}: {e}"))?;
-            let inner = String::from_utf8(plain.to_vec())
+            // Borrowed, not copied: `plain` is zeroized on drop whatever the outcome.
+            let inner = std::str::from_utf8(&plain)
                 .map_err(|_| format!("{name}: decrypted identity file is not text"))?;
-            let inner = Zeroizing::new(inner);
-            return self.add_age_text(&inner, &name);
+            return self.add_age_text(inner, &name);
         }
         match text {
             Ok(t) => self.add_age_text(t, &name),
