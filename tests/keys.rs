@@ -682,26 +682,24 @@ fn identity_refuses_a_terminal_without_force() {
     let key = c.join("ssh-to-age/id_ed25519");
     let t = tempfile::tempdir().expect("tempdir");
     let log = t.path().join("typescript");
-    let cmd = format!("{BIN} identity {}; echo EXIT=$?", s(&key));
-    let o = Command::new(&script)
-        .args(["-qec", &cmd, s(&log)])
-        .stdin(Stdio::null())
-        .output()
-        .expect("script");
-    let out = String::from_utf8_lossy(&o.stdout);
+    // Runs `tskeyctl identity ARGS KEY` with a pseudo-terminal as stdout; returns what it showed.
+    let on_tty = |args: &str| {
+        let cmd = format!("{BIN} identity {args} {}; echo EXIT=$?", s(&key));
+        let o = Command::new(&script)
+            .args(["-qec", &cmd, s(&log)])
+            .stdin(Stdio::null())
+            .output()
+            .expect("script");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let out = on_tty("");
     assert!(out.contains("EXIT=2"), "{out}");
     assert!(
         out.contains("refusing to print a secret key to a terminal"),
         "{out}"
     );
     assert!(!out.contains("AGE-SECRET-KEY"), "{out}");
-    let cmd = format!("{BIN} identity --force {}; echo EXIT=$?", s(&key));
-    let o = Command::new(&script)
-        .args(["-qec", &cmd, s(&log)])
-        .stdin(Stdio::null())
-        .output()
-        .expect("script");
-    let out = String::from_utf8_lossy(&o.stdout);
+    let out = on_tty("--force");
     assert!(
         out.contains("AGE-SECRET-KEY-1K3VN4N03PTHJWSJSCCMQCN33RY5FSKQPJ4KRRTG3JMQUYE0TUSEQEDH6V8"),
         "{out}"
