@@ -3,7 +3,8 @@
 
 use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_tskeyctl");
+use crate::util::BIN;
+
 const COMMANDS: [&str; 10] = [
     "provision",
     "revoke",

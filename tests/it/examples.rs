@@ -2,25 +2,20 @@
 //! mode, and (as root) owner. The OAuth and API-key examples mint against the local fake, which
 //! is told the demo credentials from `secrets.example/plain/`.
 
-mod fake_tailscale;
-mod mint_common;
-
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use fake_tailscale::FakeTailscale;
-use mint_common::tskeyctl;
 use serde_json::Value;
+
+use crate::fake_tailscale::FakeTailscale;
+use crate::mint_common::tskeyctl;
+use crate::util::s;
 
 fn example(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("secrets.example")
         .join(rel)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
 }
 
 /// `KEY=VALUE` from a demo plaintext file.

@@ -2,12 +2,11 @@
 //! shaped like the reference clients' (x/oauth2 Basic auth, the documented curl form, the Go
 //! SDK's `"tags":null`, Basic-auth API tokens), so that tests passing against it mean something.
 
-mod fake_tailscale;
-
 use base64::Engine;
-use fake_tailscale::FakeTailscale;
 use serde_json::{Value, json};
 use ureq::Agent;
+
+use crate::fake_tailscale::FakeTailscale;
 
 fn agent() -> Agent {
     Agent::config_builder()

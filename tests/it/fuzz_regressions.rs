@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::util::BIN;
+
 /// The fuzz-only age identity the targets decrypt with (public on purpose).
 fn fuzz_identity() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/keys/age.txt")
@@ -15,7 +17,7 @@ fn decrypt(name: &str, data: &[u8]) -> Output {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join(name);
     std::fs::write(&file, data).expect("write input");
-    let out = Command::new(env!("CARGO_BIN_EXE_tskeyctl"))
+    let out = Command::new(BIN)
         .arg("decrypt")
         .arg("-i")
         .arg(fuzz_identity())

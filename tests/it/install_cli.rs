@@ -2,14 +2,14 @@
 //! every format, exact bytes/modes/symlinks, generations and pruning, units of changed secrets,
 //! all-or-nothing failures with the contract's exit codes, `--check`, dry-activate.
 
-mod install_common;
-
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 
-use install_common::{Fixture, secret, stderr};
 use serde_json::Value;
+
+use crate::install_common::{Fixture, secret};
+use crate::util::stderr;
 
 const YAML: &[u8] = b"app:\n  db:\n    password: yaml-nested-secret\ntop: top-value\nnum: 5\n";
 const JSON: &[u8] = br#"{"svc": {"token": "json-nested-token"}, "flat": "json-flat"}"#;

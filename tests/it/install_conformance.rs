@@ -10,13 +10,12 @@ use std::process::{Command, Output};
 
 use serde_json::{Value, json};
 
+use crate::util::{BIN, conformance};
+
 fn assets() -> Option<PathBuf> {
-    let d = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/conformance/sops-nix"
-    ));
+    let d = conformance()?.join("sops-nix");
     if d.join("test-assets/secrets.yaml").is_file() {
-        Some(d.to_path_buf())
+        Some(d)
     } else {
         eprintln!("skipped: {} not found", d.display());
         None
@@ -42,7 +41,7 @@ fn run(dir: &Path, secrets: Vec<Value>, ids: Value, check: bool) -> Output {
     }
     let p = dir.join("manifest.json");
     fs::write(&p, serde_json::to_vec(&m).unwrap()).unwrap();
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tskeyctl"));
+    let mut c = Command::new(BIN);
     c.arg("install")
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default());

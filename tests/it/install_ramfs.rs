@@ -2,12 +2,11 @@
 //! (or tmpfs with `useTmpfs`) on the mount point with `nodev,nosuid,noexec,mode=0751` and the
 //! secrets live there. Skipped (with a notice) when not root or the kernel refuses the namespace.
 
-mod install_common;
-
 use std::fs;
 use std::process::Command;
 
-use install_common::{Fixture, peer, secret};
+use crate::install_common::{Fixture, secret};
+use crate::util::{BIN, peer};
 
 fn in_namespace(f: &Fixture, manifest: &std::path::Path) -> Option<String> {
     if !nix::unistd::geteuid().is_root() {
@@ -24,7 +23,7 @@ fn in_namespace(f: &Fixture, manifest: &std::path::Path) -> Option<String> {
         "'{bin}' install --root '{root}' '{m}' || exit $?; \
          grep ' {root}/run/secrets.d ' /proc/self/mountinfo; \
          cat '{root}/run/secrets/top'",
-        bin = env!("CARGO_BIN_EXE_tskeyctl"),
+        bin = BIN,
         root = f.root.display(),
         m = manifest.display()
     );

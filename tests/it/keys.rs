@@ -7,71 +7,16 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-const BIN: &str = env!("CARGO_BIN_EXE_tskeyctl");
+use crate::util::{BIN, code, conformance, output, peer, s, stderr};
 
-fn conformance() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance");
-    if p.is_dir() {
-        Some(p)
-    } else {
-        println!("skipped: ../shared/conformance is absent");
-        None
-    }
-}
-
-/// A program from PATH (or env override); in CI its absence fails the test.
-fn peer(name: &str, env: &str) -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os(env) {
-        return Some(PathBuf::from(p));
-    }
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var("CI").is_err(),
-            "{name} is required in CI (install it in .ci/run)"
-        );
-        println!("skipped: {name} not installed");
-    }
-    found
-}
-
+/// `tskeyctl ARGS` with `stdin` (closed if `None`) and `envs` added to the environment.
 fn run(args: &[&str], stdin: Option<&[u8]>, envs: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .env_remove("SSH_TO_AGE_PASSPHRASE")
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.args(args).env_remove("SSH_TO_AGE_PASSPHRASE");
     for (k, v) in envs {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn().expect("spawn tskeyctl");
-    if let Some(input) = stdin {
-        let mut w = child.stdin.take().expect("stdin");
-        // A large input may be refused before it is all read: a broken pipe is expected then.
-        let _ = w.write_all(input);
-    }
-    child.wait_with_output().expect("wait tskeyctl")
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("exit code")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
+    output(cmd, stdin)
 }
 
 /// Asserts failure with `want` exit code, an error naming `needle`, and no key material.
@@ -261,7 +206,7 @@ fn ssh_flag_prints_native_recipient_and_sops_rule() {
 
 #[test]
 fn recipient_and_identity_interoperate_with_real_age() {
-    let (Some(age), Some(keygen)) = (peer("age", "AGE_BIN"), peer("age-keygen", "AGE_KEYGEN_BIN"))
+    let (Some(age), Some(keygen)) = (peer("AGE_BIN", "age"), peer("AGE_KEYGEN_BIN", "age-keygen"))
     else {
         return;
     };
@@ -335,7 +280,7 @@ fn recipient_and_identity_interoperate_with_real_age() {
 
 #[test]
 fn every_openssh_cipher_decrypts_including_those_ssh_to_age_cannot() {
-    let keygen = peer("age-keygen", "AGE_KEYGEN_BIN");
+    let keygen = peer("AGE_KEYGEN_BIN", "age-keygen");
     let t = tempfile::tempdir().expect("tempdir");
     for cipher in [
         "aes256-ctr",
@@ -655,27 +600,39 @@ fn fifty_megabytes_are_refused_in_bounded_memory() {
             f.write_all(&chunk).expect("write");
         }
     }
-    assert_fails(&run(&["recipient", s(&big)], None, &[]), 65, "too large");
-    assert_fails(&run(&["identity", s(&big)], None, &[]), 65, "too large");
-    let o = Command::new(BIN)
-        .args(["recipient", "-"])
-        .stdin(fs::File::open(&big).expect("open"))
-        .output()
-        .expect("spawn");
-    assert_fails(&o, 65, "too large");
-    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
-        .expect("getrusage");
-    // ru_maxrss is in KiB: no child of this test binary ever held the 50 MB.
-    assert!(
-        usage.max_rss() < 40 * 1024,
-        "max child RSS {} KiB",
-        usage.max_rss()
+    // Each run under a 40 MiB data limit (heap and anonymous mappings): holding the 50 MB input
+    // would abort it instead of ending in 65. (The children's peak RSS from getrusage would
+    // count every other test's peers too: the harness is one process.)
+    let Some(prlimit) = peer("PRLIMIT_BIN", "prlimit") else {
+        return;
+    };
+    let limited = |args: &[&str], stdin: Stdio| {
+        Command::new(&prlimit)
+            .arg(format!("--data={}", 40 << 20))
+            .arg(BIN)
+            .args(args)
+            .env_remove("SSH_TO_AGE_PASSPHRASE")
+            .stdin(stdin)
+            .output()
+            .expect("run tskeyctl under prlimit")
+    };
+    assert_fails(
+        &limited(&["recipient", s(&big)], Stdio::null()),
+        65,
+        "too large",
     );
+    assert_fails(
+        &limited(&["identity", s(&big)], Stdio::null()),
+        65,
+        "too large",
+    );
+    let input = fs::File::open(&big).expect("open");
+    assert_fails(&limited(&["recipient", "-"], input.into()), 65, "too large");
 }
 
 #[test]
 fn identity_refuses_a_terminal_without_force() {
-    let Some(script) = peer("script", "SCRIPT_BIN") else {
+    let Some(script) = peer("SCRIPT_BIN", "script") else {
         return;
     };
     let Some(c) = conformance() else { return };

@@ -3,15 +3,13 @@
 //! (5xx, 429 + Retry-After, hang, garbage, truncation, 401/403/400/404) with its exit code, and
 //! no secret in any output (every run is audited by `mint_common::tskeyctl`).
 
-mod fake_tailscale;
-mod mint_common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use fake_tailscale::FakeTailscale;
-use mint_common::{Run, temp_files, tskeyctl};
 use serde_json::{Value, json};
+
+use crate::fake_tailscale::{self, FakeTailscale};
+use crate::mint_common::{Run, temp_files, tskeyctl};
 
 const TOKEN: &str = "/api/v2/oauth/token";
 const KEYS: &str = "/api/v2/tailnet/-/keys";

@@ -3,13 +3,11 @@
 //! verdicts that are never retried (401, 403, 400 tags, 404), each with its exit code and a
 //! message the operator can act on. Every run is audited for secrets.
 
-mod fake_tailscale;
-mod mint_common;
-
 use std::time::Duration;
 
-use fake_tailscale::{FakeTailscale, Fault, Route};
-use mint_common::{assert_no_secret, tskeyctl};
+use crate::fake_tailscale::{FakeTailscale, Fault, Route};
+use crate::mint_common::{self, tskeyctl};
+use crate::util::assert_no_secret;
 
 const TOKEN: &str = "/api/v2/oauth/token";
 const KEYS: &str = "/api/v2/tailnet/-/keys";

@@ -1,14 +1,13 @@
 //! The library face that `provision` and `revoke` use — `mint::Minter` — against the fake:
 //! mint, describe, revoke (404 = already gone), devices, and one access token per command.
 
-mod fake_tailscale;
-
 use std::time::Duration;
 
-use fake_tailscale::FakeTailscale;
 use tskeyctl::material::{self, Material, Want};
 use tskeyctl::mint::{Credentials, Deleted, KeyOptions, MintError, Minter};
 use zeroize::Zeroizing;
+
+use crate::fake_tailscale::FakeTailscale;
 
 const TOKEN: &str = "/api/v2/oauth/token";
 

@@ -1,11 +1,8 @@
-//! Review regression: `mint -o FILE` whose write fails revokes the key it just minted, so no
+//! Regression: `mint -o FILE` whose write fails revokes the key it just minted, so no
 //! valid key is left behind that nobody holds (as `provision` already did).
 
-mod fake_tailscale;
-mod mint_common;
-
-use fake_tailscale::FakeTailscale;
-use mint_common::tskeyctl;
+use crate::fake_tailscale::FakeTailscale;
+use crate::mint_common::tskeyctl;
 
 #[test]
 fn mint_revokes_the_new_key_when_the_output_cannot_be_written() {

@@ -3,17 +3,17 @@
 //! `NIXPKGS_LIB`) against the stub options of tests/nix/ to exactly the units, command lines,
 //! ordering, `authKeyFile` and install manifest asserted here, its assertions reject broken
 //! configurations with the expected messages, the README's NixOS section is the evaluated
-//! example, and the flake's outputs evaluate. (systemd-analyze: tests/systemd_units.rs.)
+//! example, and the flake's outputs evaluate. (systemd-analyze: the `systemd_units` module.)
 //!
 //! Locally a missing tool or `NIXPKGS_LIB` prints "skipped: …"; with `CI=true` a missing tool
 //! fails (NIXPKGS_LIB is optional: nixpkgs' lib is never part of the repository).
 
-mod nix_support;
-
 use std::process::Command;
 
-use nix_support::{EXE, HOST_KEY, MKDIR, eval, nix_instantiate, repo, run};
 use serde_json::{Value, json};
+
+use crate::nix_support::{self, EXE, HOST_KEY, MKDIR, eval, nix_instantiate, run};
+use crate::util::repo;
 
 fn strings(v: &Value) -> Vec<&str> {
     v.as_array()

@@ -4,15 +4,14 @@
 //! `status` shows it; API failures leave the existing file untouched. Every run is audited for
 //! secrets by `mint_common::tskeyctl`.
 
-mod fake_tailscale;
-mod mint_common;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use fake_tailscale::{FakeTailscale, Fault, Route};
-use mint_common::{Run, tskeyctl};
 use serde_json::Value;
+
+use crate::fake_tailscale::{FakeTailscale, Fault, Route};
+use crate::mint_common::{Run, tskeyctl};
+use crate::util::s;
 
 const KEYS: &str = "/api/v2/tailnet/-/keys";
 
@@ -79,10 +78,6 @@ impl Setup {
             .filter(|r| r.method == "POST")
             .count()
     }
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
 }
 
 fn ok(r: &Run) {

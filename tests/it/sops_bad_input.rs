@@ -1,12 +1,10 @@
 //! Bad input: each case fails with a clear message and the contract's exit code, and where the
 //! real sops also rejects the input, both tools reject it.
 
-mod sops_support;
-
 use std::path::Path;
 
-use sops_support::matrix::*;
-use sops_support::*;
+use crate::sops_support::matrix::*;
+use crate::sops_support::*;
 
 struct Case<'a> {
     name: &'a str,

@@ -1,12 +1,10 @@
 //! CLI behaviour of `decrypt` / `encrypt` that needs no peer: `-o` (0600, atomic), output
 //! types, stdin, creation-rule selection by `path_regex`, and usage/config exit codes.
 
-mod sops_support;
-
 use std::os::unix::fs::PermissionsExt;
 
-use sops_support::matrix::make_keys;
-use sops_support::*;
+use crate::sops_support::matrix::make_keys;
+use crate::sops_support::*;
 
 #[test]
 fn output_file_types_stdin_and_rule_selection() {

@@ -1,15 +1,14 @@
 //! Every file in `../shared/conformance/` decrypts to what its SOURCES.md / values.json /
 //! EXPECTED.json / expected-decrypt says, with the MAC verified.
 
-mod sops_support;
-
 use std::path::Path;
 
 use serde_json::Value;
-use sops_support::*;
 use tskeyctl::decode::sops::tree::Node;
 use tskeyctl::decode::{self, DecryptOptions, Format, Identities, Sources};
 use tskeyctl::source::Origin;
+
+use crate::sops_support::*;
 
 fn json(p: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(p).expect("read json")).expect("parse json")

@@ -3,13 +3,12 @@
 //! for the same input and rule once the random parts are masked. `sops set` on a tskeyctl file
 //! and `tskeyctl updatekeys` on a sops file leave files the other tool decrypts.
 
-mod sops_support;
-
 use std::path::Path;
 
 use regex::Regex;
-use sops_support::matrix::*;
-use sops_support::*;
+
+use crate::sops_support::matrix::*;
+use crate::sops_support::*;
 
 /// Masks ENC payloads, age blocks and timestamps; sorts INI's `[sops]` section (sops 3.11
 /// writes it in Go map order, which is random).

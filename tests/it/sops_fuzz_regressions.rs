@@ -2,10 +2,10 @@
 //! give a result or an error, never a panic. Crashes found by `cargo fuzz` are added to
 //! `CRASHES` (format selector byte + file bytes) once fixed.
 
-mod sops_support;
-
 use tskeyctl::decode::{self, DecryptOptions, Format, Identities};
 use tskeyctl::source::Origin;
+
+use crate::sops_support;
 
 const FORMATS: [Format; 5] = [
     Format::Yaml,

@@ -1,10 +1,8 @@
 //! Real sops 3.11 → tskeyctl: files made by `sops encrypt` across every format × recipient kind
 //! × crypt option decrypt byte-identically to `sops decrypt` (whole file and `--extract`).
 
-mod sops_support;
-
-use sops_support::matrix::*;
-use sops_support::*;
+use crate::sops_support::matrix::*;
+use crate::sops_support::*;
 
 #[test]
 fn real_sops_files_decrypt_byte_identically() {

@@ -1,13 +1,13 @@
 //! Property: random documents in every format → encrypt → decrypt give the input back (its
 //! canonical rendering), with and without Shamir key groups; a sample also through real sops.
 
-mod sops_support;
-
 use proptest::prelude::*;
 use tskeyctl::decode::encrypt::{self, Spec};
 use tskeyctl::decode::sops::tree::{Item, Node};
 use tskeyctl::decode::{self, DecryptOptions, Format, Identities, Sources};
 use tskeyctl::source::Origin;
+
+use crate::sops_support;
 
 fn key() -> impl Strategy<Value = String> {
     "[a-zA-Z_][a-zA-Z0-9_]{0,7}".prop_filter("not sops", |k| !k.starts_with("sops"))

@@ -6,12 +6,11 @@
 //! Locally a missing systemd-analyze (or nix-instantiate / NIXPKGS_LIB for the generated units)
 //! prints "skipped: …"; with `CI=true` a missing tool fails.
 
-mod nix_support;
-
 use std::process::Command;
 
-use nix_support::units::{render_service, render_trigger};
-use nix_support::{EXE, eval, repo, require, run};
+use crate::nix_support::units::{render_service, render_trigger};
+use crate::nix_support::{EXE, eval, require, run};
+use crate::util::repo;
 
 /// A temp directory holding `files`, each with /usr/local/bin/tskeyctl and the stub store paths
 /// replaced by programs that exist here, verified together by systemd-analyze.

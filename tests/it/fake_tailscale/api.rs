@@ -153,7 +153,10 @@ impl FakeTailscale {
             client: client_id,
             scopes: scopes.clone(),
             tags,
-            expires: Instant::now() + Duration::from_secs(life),
+            // A lifetime no clock can add (a test's `u64::MAX`) never expires.
+            expires: Instant::now()
+                .checked_add(Duration::from_secs(life))
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(u64::from(u32::MAX))),
         });
         json_reply(
             200,

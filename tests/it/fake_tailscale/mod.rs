@@ -6,7 +6,7 @@
 //! (create with scope, tag-ownership, 90-day and description rules; get/list/delete with
 //! revoke-not-remove semantics), devices, and fault injection (N× 5xx, 429 + `Retry-After`, a
 //! hanging request, a body that stalls midway, a non-JSON 200, a truncated body, a dropped
-//! connection).
+//! connection, a raw reply of the test's choosing).
 //!
 //! It is plain HTTP/1.1 on 127.0.0.1 written on `std::net` (thread per connection, keep-alive),
 //! so faults are exact on the wire (a truncated body is a real short read) and the test build
@@ -63,6 +63,9 @@ pub enum Fault {
     Drop,
     /// Send the status line, headers and 40 bytes of the body, then stall (120 s).
     StallBody,
+    /// This status with this body verbatim as `application/json` (a reply the API would never
+    /// send: wrong types, hostile values).
+    Raw(u16, String),
 }
 
 /// One request as received.
@@ -449,6 +452,11 @@ impl FakeTailscale {
                     r.headers.push(("Retry-After".into(), ra));
                     r
                 }
+                Some(Fault::Raw(status, body)) => Reply {
+                    status,
+                    headers: vec![("Content-Type".into(), "application/json".into())],
+                    body: body.into_bytes(),
+                },
                 Some(Fault::NotJson) => Reply {
                     status: 200,
                     headers: vec![("Content-Type".into(), "text/html".into())],

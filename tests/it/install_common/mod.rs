@@ -13,26 +13,7 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::{Value, json};
 
-/// Finds a program through `env` or PATH; `None` (after a notice) when absent outside CI.
-pub fn peer(env: &str, name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os(env)
-        .map(PathBuf::from)
-        .filter(|p| p.is_file())
-        .or_else(|| {
-            std::env::var_os("PATH").and_then(|path| {
-                std::env::split_paths(&path)
-                    .map(|d| d.join(name))
-                    .find(|p| p.is_file())
-            })
-        });
-    if found.is_none() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{name} not found (set {env}); CI must not skip");
-        }
-        eprintln!("skipped: {name} not found (set {env} or put it on PATH)");
-    }
-    found
-}
+use crate::util::{BIN, peer};
 
 /// A temp root with an age identity at `/var/lib/sops-nix/key.txt` and sops files under `/src`.
 pub struct Fixture {
@@ -222,7 +203,7 @@ impl Fixture {
 
     /// Runs `tskeyctl install ARGS…` with a clean environment plus `env`.
     pub fn run(&self, args: &[&OsStr], env: &[(&str, &OsStr)]) -> Output {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_tskeyctl"));
+        let mut c = Command::new(BIN);
         c.arg("install")
             .args(args)
             .env_clear()
@@ -244,9 +225,4 @@ pub fn secret(name: &str, sops_file: &str, format: &str, key: &str, mode: &str) 
         "sopsFile": sops_file, "sopsFileHash": "", "format": format, "mode": mode,
         "restartUnits": [], "reloadUnits": [], "neededForUsers": false
     })
-}
-
-/// stderr as text, for assertion messages.
-pub fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }

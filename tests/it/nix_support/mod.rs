@@ -1,7 +1,7 @@
-//! Helpers of `tests/nixos_module.rs` and `tests/systemd_units.rs`: finding the external
-//! programs they drive (nix-instantiate, systemd-analyze), deciding between "skip" and "fail"
-//! when those are absent (absent is a failure under `CI=true`), and evaluating tests/nix/eval.nix
-//! once per test binary. Rendering evaluated units as files lives in `units`.
+//! Helpers of the `nixos_module` and `systemd_units` tests: the external programs they drive
+//! (nix-instantiate, systemd-analyze; absent is a skip locally and a failure under `CI=true`,
+//! see `util::missing`), and evaluating tests/nix/eval.nix once per test run. Rendering
+//! evaluated units as files lives in `units`.
 
 #![allow(dead_code)]
 
@@ -13,39 +13,14 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
+use crate::util::{find_program as program, missing};
+
 /// The stub package's executable, as the harness's `pkgs.tskeyctl` yields it.
 pub const EXE: &str = "/nix/store/00000000000000000000000000000000-tskeyctl-0.1.0/bin/tskeyctl";
 /// The stub coreutils' mkdir, with the `+` (privileged) prefix the module gives it.
 pub const MKDIR: &str = "+/nix/store/00000000000000000000000000000000-coreutils-9.7/bin/mkdir";
 /// The default host key (ed25519 entry of the openssh stub's hostKeys).
 pub const HOST_KEY: &str = "/etc/ssh/ssh_host_ed25519_key";
-
-/// The crate root (the repository).
-pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-/// A missing prerequisite: `None` after printing "skipped: …" locally, a panic in CI.
-pub fn missing<T>(what: &str) -> Option<T> {
-    assert!(!in_ci(), "CI=true but {what}");
-    eprintln!("skipped: {what}");
-    None
-}
-
-/// A program from `$ENV_VAR` or else from PATH.
-pub fn program(env_var: &str, name: &str) -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os(env_var).filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(p));
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|candidate| candidate.is_file())
-}
 
 /// `program`, or skip/fail with a notice naming the package that provides it.
 pub fn require(env_var: &str, name: &str, package: &str) -> Option<PathBuf> {

@@ -1,53 +1,17 @@
-//! Shared helpers for the sops engine's integration tests: locating peers (real sops, age),
-//! the conformance folder, running the built binary, and walking decrypted trees.
+//! Shared helpers for the sops engine's integration tests: the real sops, the built binary with no
+//! identity in its environment, and walking decrypted trees (peers, the conformance folder and
+//! running a command with stdin come from `util`).
 #![allow(dead_code)]
 
 pub mod matrix;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 
 use tskeyctl::decode::sops::tree::{Item, Node};
 
-/// The conformance folder, or `None` (with a notice) when absent.
-pub fn conformance() -> Option<PathBuf> {
-    let p = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/conformance"
-    ));
-    if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!("skipped: {} not present", p.display());
-        None
-    }
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-/// Finds an external program through `env_var` or PATH. Missing: skip locally, fail in CI.
-pub fn peer(env_var: &str, name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os(env_var)
-        .map(PathBuf::from)
-        .filter(|p| p.is_file())
-        .or_else(|| {
-            std::env::var_os("PATH").and_then(|paths| {
-                std::env::split_paths(&paths)
-                    .map(|d| d.join(name))
-                    .find(|p| p.is_file())
-            })
-        });
-    if found.is_none() {
-        assert!(
-            !in_ci(),
-            "{name} not found ({env_var} unset and not on PATH) but CI=true"
-        );
-        eprintln!("skipped: {name} not found (set {env_var})");
-    }
-    found
-}
+use crate::util::BIN;
+pub use crate::util::{conformance, output as run, peer};
 
 /// The real sops (3.11) binary.
 pub fn sops() -> Option<PathBuf> {
@@ -56,7 +20,7 @@ pub fn sops() -> Option<PathBuf> {
 
 /// The built tskeyctl.
 pub fn tskeyctl() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tskeyctl"));
+    let mut c = Command::new(BIN);
     clean_env(&mut c);
     c
 }
@@ -77,27 +41,6 @@ pub fn clean_env(c: &mut Command) {
     // sops also looks at ~/.ssh/id_ed25519 and ~/.config/sops/age/keys.txt.
     c.env("HOME", "/nonexistent-tskeyctl-test-home");
     c.env("XDG_CONFIG_HOME", "/nonexistent-tskeyctl-test-home");
-}
-
-/// Runs a command with optional stdin.
-pub fn run(mut c: Command, stdin: Option<&[u8]>) -> Output {
-    use std::io::Write;
-    c.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    });
-    c.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = c.spawn().expect("spawn");
-    if let Some(data) = stdin {
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(data)
-            .expect("write stdin");
-    }
-    child.wait_with_output().expect("wait")
 }
 
 /// Leaves in walk order: (aad, value) for non-comment, non-null leaves; comments separately.
