@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use crate::util::{find_program as program, missing};
+use crate::util::{find_program as program, missing, repo};
 
 /// The stub package's executable, as the harness's `pkgs.tskeyctl` yields it.
 pub const EXE: &str = "/nix/store/00000000000000000000000000000000-tskeyctl-0.1.0/bin/tskeyctl";
