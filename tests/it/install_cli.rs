@@ -9,7 +9,7 @@ use std::os::unix::fs::MetadataExt;
 use serde_json::Value;
 
 use crate::install_common::{Fixture, secret};
-use crate::util::stderr;
+use crate::util::{mode, stderr};
 
 const YAML: &[u8] = b"app:\n  db:\n    password: yaml-nested-secret\ntop: top-value\nnum: 5\n";
 const JSON: &[u8] = br#"{"svc": {"token": "json-nested-token"}, "flat": "json-flat"}"#;
@@ -71,10 +71,6 @@ fn blob_mode() -> &'static str {
     } else {
         "0400"
     }
-}
-
-fn mode(p: &std::path::Path) -> u32 {
-    fs::metadata(p).unwrap().mode() & 0o7777
 }
 
 #[test]

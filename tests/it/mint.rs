@@ -8,30 +8,11 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::fake_tailscale::{self, FakeTailscale};
-use crate::mint_common::{Run, temp_files, tskeyctl};
-
-const TOKEN: &str = "/api/v2/oauth/token";
-const KEYS: &str = "/api/v2/tailnet/-/keys";
-
-/// A fake with one OAuth client (scope auth_keys, tag:ci) and its secret.
-fn oauth_fake() -> (FakeTailscale, String) {
-    let fake = FakeTailscale::start();
-    let secret = fake.add_oauth_client(&["auth_keys"], &["tag:ci"]);
-    (fake, secret)
-}
+use crate::fake_tailscale::{self, FakeTailscale, KEYS, TOKEN};
+use crate::mint_common::{assert_minted, oauth_fake, temp_files, tskeyctl};
 
 fn client_id(secret: &str) -> &str {
     secret.split('-').nth(2).unwrap()
-}
-
-/// Asserts success and that stdout is exactly the one key the fake minted, plus a newline.
-fn assert_minted(fake: &FakeTailscale, run: &Run) -> String {
-    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
-    let keys = fake.minted_keys();
-    assert_eq!(keys.len(), 1, "{keys:?}");
-    assert_eq!(run.stdout, format!("{}\n", keys[0]));
-    keys[0].clone()
 }
 
 fn body_json(r: &fake_tailscale::Recorded) -> Value {

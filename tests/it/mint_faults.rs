@@ -5,18 +5,9 @@
 
 use std::time::Duration;
 
-use crate::fake_tailscale::{FakeTailscale, Fault, Route};
-use crate::mint_common::{self, tskeyctl};
+use crate::fake_tailscale::{FakeTailscale, Fault, KEYS, Route, TOKEN};
+use crate::mint_common::{self, oauth_fake, tskeyctl};
 use crate::util::assert_no_secret;
-
-const TOKEN: &str = "/api/v2/oauth/token";
-const KEYS: &str = "/api/v2/tailnet/-/keys";
-
-fn oauth_fake() -> (FakeTailscale, String) {
-    let fake = FakeTailscale::start();
-    let secret = fake.add_oauth_client(&["auth_keys"], &["tag:ci"]);
-    (fake, secret)
-}
 
 fn mint(fake: &FakeTailscale, secret: &str, extra: &[&str]) -> mint_common::Run {
     let url = fake.url();

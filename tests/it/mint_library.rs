@@ -7,9 +7,7 @@ use tskeyctl::material::{self, Material, Want};
 use tskeyctl::mint::{Credentials, Deleted, KeyOptions, MintError, Minter};
 use zeroize::Zeroizing;
 
-use crate::fake_tailscale::FakeTailscale;
-
-const TOKEN: &str = "/api/v2/oauth/token";
+use crate::fake_tailscale::{FakeTailscale, TOKEN};
 
 fn oauth(secret: &str) -> Credentials {
     Credentials::from_material(material::classify_str("test", secret).unwrap()).unwrap()

@@ -9,11 +9,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::fake_tailscale::{FakeTailscale, Fault, Route};
+use crate::fake_tailscale::{FakeTailscale, Fault, KEYS, Route};
 use crate::mint_common::{Run, tskeyctl};
 use crate::util::s;
-
-const KEYS: &str = "/api/v2/tailnet/-/keys";
 
 struct Setup {
     fake: FakeTailscale,

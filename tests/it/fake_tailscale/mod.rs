@@ -28,6 +28,11 @@ use serde_json::{Value, json};
 mod api;
 use api::key_json;
 
+/// The OAuth token endpoint's path.
+pub const TOKEN: &str = "/api/v2/oauth/token";
+/// The default tailnet's auth-keys path (create and list; a key's own path appends `/{id}`).
+pub const KEYS: &str = "/api/v2/tailnet/-/keys";
+
 /// 90 days, the API's maximum and default key lifetime.
 pub const MAX_EXPIRY_SECS: i64 = 7_776_000;
 

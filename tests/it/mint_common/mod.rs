@@ -9,6 +9,22 @@
 use crate::fake_tailscale::FakeTailscale;
 pub use crate::util::{Run, assert_no_secret};
 
+/// A fake with one OAuth client (scope auth_keys, tag:ci) and its secret.
+pub fn oauth_fake() -> (FakeTailscale, String) {
+    let fake = FakeTailscale::start();
+    let secret = fake.add_oauth_client(&["auth_keys"], &["tag:ci"]);
+    (fake, secret)
+}
+
+/// Asserts success and that stdout is exactly the one key the fake minted, plus a newline.
+pub fn assert_minted(fake: &FakeTailscale, run: &Run) -> String {
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    let keys = fake.minted_keys();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert_eq!(run.stdout, format!("{}\n", keys[0]));
+    keys[0].clone()
+}
+
 /// Runs `tskeyctl ARGS` with only `envs` in the environment (plus PATH), then audits the
 /// output against the fake's secrets.
 pub fn tskeyctl(fake: &FakeTailscale, args: &[&str], envs: &[(&str, &str)]) -> Run {
