@@ -2,6 +2,7 @@
 //! canonical rendering), with and without Shamir key groups; a sample also through real sops.
 
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 use tskeyctl::decode::encrypt::{self, Spec};
 use tskeyctl::decode::sops::tree::{Item, Node};
 use tskeyctl::decode::{self, DecryptOptions, Format, Identities, Sources};
@@ -153,7 +154,13 @@ fn round_trip(env: &Env, format: Format, plain: &[u8], spec: &Spec) -> Result<()
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, .. ProptestConfig::default() })]
+    // The recorded seeds live beside this file (`sops_roundtrip.proptest-regressions`): the
+    // default would look in tests/proptest-regressions/, as tests/it/ holds a main.rs.
+    #![proptest_config(ProptestConfig {
+        cases: 48,
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
+        .. ProptestConfig::default()
+    })]
 
     #[test]
     fn yaml_round_trips(branch in tree(true), groups in any::<bool>()) {
