@@ -12,8 +12,8 @@ use base64::Engine as _;
 use granit_parser::{Event, Options, Parser, Placement, ScalarStyle, Span, Tag};
 
 use super::{Format, FormatError, syntax, unsupported};
-use crate::decode::sops::gofmt;
-use crate::decode::sops::tree::{Branch, Item, Node};
+use crate::sops::gofmt;
+use crate::sops::tree::{Branch, Item, Node};
 
 pub use super::yaml_emit::{emit, emit_value, scalar_text};
 

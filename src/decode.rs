@@ -1,0 +1,132 @@
+//! Opening a source: saying what it is — a sops file in one of five formats, an age file, or
+//! plaintext — and opening it with the sops engine. This is the one path that `provision`,
+//! `revoke` and `decrypt` share, so a file opens the same way whichever command reads it.
+
+use zeroize::Zeroizing;
+
+use crate::log;
+use crate::sops::{self, DecodeError, DecryptOptions, Document, Format, Identities};
+use crate::source::Origin;
+
+/// What a source file is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A sops-encrypted file in this format.
+    Sops(Format),
+    /// An age file (binary or armored).
+    Age,
+    /// Anything else: plaintext.
+    Plain,
+}
+
+/// What [`open`] does with a source that is neither a sops file nor an age file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IfPlain {
+    /// Return it as it is (`provision`: a plain `tskey-…` or env file).
+    Keep,
+    /// Read it as a sops file in the format its name implies (`decrypt`: the error then says
+    /// what is missing, like sops).
+    ReadAsSops,
+}
+
+/// How to open a source.
+#[derive(Clone, Copy, Debug)]
+pub struct OpenOptions {
+    /// An explicit sops format (`--input-type`); wins over detection.
+    pub input_type: Option<Format>,
+    /// What plaintext means.
+    pub if_plain: IfPlain,
+    /// Skip MAC verification (a warning is logged).
+    pub ignore_mac: bool,
+}
+
+/// An opened source.
+pub enum Opened {
+    /// A decrypted sops document.
+    Sops(Document),
+    /// The plaintext of an age file.
+    Age(Zeroizing<Vec<u8>>),
+    /// A source that was not encrypted, as read.
+    Plain(Zeroizing<Vec<u8>>),
+}
+
+/// Says what `bytes` is: an age file (by its header), a sops file (by its metadata, in the
+/// format the file name implies or, for names sops would treat as binary, by content), or
+/// plaintext.
+pub fn detect(origin: &Origin, bytes: &[u8]) -> Kind {
+    let t = &bytes[bytes.iter().take_while(|c| c.is_ascii_whitespace()).count()..];
+    if t.starts_with(b"age-encryption.org/") || t.starts_with(b"-----BEGIN AGE ENCRYPTED FILE-----")
+    {
+        return Kind::Age;
+    }
+    let by_name = Format::of_origin(origin);
+    if has_metadata(bytes, by_name) {
+        return Kind::Sops(by_name);
+    }
+    if by_name == Format::Binary {
+        for f in [Format::Json, Format::Yaml, Format::Dotenv, Format::Ini] {
+            if has_metadata(bytes, f) {
+                return Kind::Sops(f);
+            }
+        }
+    }
+    Kind::Plain
+}
+
+fn has_metadata(bytes: &[u8], f: Format) -> bool {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return false;
+    };
+    match f {
+        Format::Json | Format::Binary => {
+            text.trim_start().starts_with('{')
+                && text.contains("\"sops\"")
+                && text.contains("\"mac\"")
+        }
+        Format::Yaml => text
+            .lines()
+            .any(|l| l == "sops:" || l.starts_with("sops:") && l[5..].trim().is_empty()),
+        Format::Dotenv => text
+            .lines()
+            .any(|l| l.starts_with("sops_mac=") || l.starts_with("sops_version=")),
+        Format::Ini => text.lines().any(|l| l.trim() == "[sops]"),
+    }
+}
+
+/// How [`open`] will treat `bytes`: an explicit `input_type` wins; otherwise what [`detect`]
+/// says, with plaintext handled as `if_plain` asks.
+pub fn kind(origin: &Origin, bytes: &[u8], opts: &OpenOptions) -> Kind {
+    match (opts.input_type, detect(origin, bytes)) {
+        (Some(f), _) => Kind::Sops(f),
+        (None, Kind::Plain) if opts.if_plain == IfPlain::ReadAsSops => {
+            Kind::Sops(Format::of_origin(origin))
+        }
+        (None, k) => k,
+    }
+}
+
+/// Opens `data` (read from `origin`) as [`kind`] says. `ids` is called at most once, and only
+/// when something is encrypted.
+pub fn open(
+    origin: &Origin,
+    data: Zeroizing<Vec<u8>>,
+    opts: &OpenOptions,
+    ids: &mut dyn FnMut() -> Identities,
+) -> Result<Opened, DecodeError> {
+    Ok(match kind(origin, &data, opts) {
+        Kind::Sops(format) => {
+            let ids = ids();
+            if opts.ignore_mac {
+                log::warn(format!(
+                    "{origin}: --ignore-mac: the MAC is not verified, the content may have been tampered with"
+                ));
+            }
+            let decrypt = DecryptOptions {
+                ignore_mac: opts.ignore_mac,
+            };
+            Opened::Sops(sops::decrypt(origin, &data, format, &ids, decrypt)?)
+        }
+        Kind::Age => Opened::Age(sops::decrypt_age(origin, &data, &ids())?),
+        Kind::Plain => Opened::Plain(data),
+    })
+}
