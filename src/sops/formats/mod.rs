@@ -7,6 +7,7 @@ pub mod ini;
 pub mod json;
 pub mod yaml;
 mod yaml_emit;
+mod yaml_scalar;
 
 use std::fmt;
 use std::path::Path;

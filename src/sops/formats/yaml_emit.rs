@@ -6,7 +6,7 @@
 
 use base64::Engine as _;
 
-use super::yaml::resolve_plain;
+use super::yaml_scalar::resolve_plain;
 use crate::sops::gofmt;
 use crate::sops::tree::{Branch, Item, Node};
 
