@@ -23,6 +23,7 @@ mod sops_support;
 mod util;
 
 // Tests.
+mod architecture;
 mod cli_docs;
 mod examples;
 mod fake_tailscale_api;

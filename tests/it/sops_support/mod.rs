@@ -8,7 +8,7 @@ pub mod matrix;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use tskeyctl::decode::sops::tree::{Item, Node};
+use tskeyctl::sops::tree::{Item, Node};
 
 use crate::util::BIN;
 pub use crate::util::{conformance, output as run, peer};
