@@ -1,12 +1,18 @@
-//! The main job, stage by stage: lock the name → reuse a still-valid key → load the material →
-//! write an auth key as found, or mint one → write atomically → revoke the previous key → record.
+//! The main job, stage by stage: lock the output and the name → reuse a still-valid key → load
+//! the material → write an auth key as found, or mint one → record it as pending → write
+//! atomically → record it → revoke the previous key.
 //!
 //! This module only orchestrates; each stage lives in its own module. Loading the material
 //! (source → decode → material) is passed in as a closure so this flow does not care whether the
-//! source was sops, age, an env file or plain text. Every failure path leaves the file at `--out`
-//! byte-for-byte as it was (the sink writes by rename) and records the error in the state — the
-//! message, never a secret. A key minted in a run whose write then fails is revoked at once, so
-//! no valid key is left behind unused.
+//! source was sops, age, an env file or plain text; how to mint is passed in as plain data
+//! ([`MintWith`]) and merged with the credentials here.
+//!
+//! Every key a run mints is accounted for: it is recorded (as pending) before `--out` is
+//! touched, and if anything after the mint fails — the pending record, the write, the final
+//! record — the key is revoked at once and `--out` is left (or put back) byte-for-byte as it
+//! was. A pending record left by a run cut short is settled by the next run: its key is revoked
+//! unless `--out` holds it. Runs are serialized per name and per output file, and a file that
+//! another name's live key occupies is refused, so two names never share one key file.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -18,34 +24,13 @@ use crate::decode::{self, DecryptOptions, Format, Identities, Kind};
 use crate::error::Error;
 use crate::log;
 use crate::material::{self, Material, MaterialError, Want};
-use crate::mint::{Credentials, KeyOptions, MintedKey, Minter};
+use crate::mint::{ApiSettings, Credentials, KeyOverrides, MintedKey, Minter};
 use crate::sink::{self, WriteOptions};
 use crate::source::{self, Origin};
-use crate::state::{self, Flags, Record};
+pub use crate::state::OutputFormat;
+use crate::state::{self, Flags, Locked, MaterialKind, Record, RunResult, Timestamp};
 
-/// How the key is laid out in the output file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum OutputFormat {
-    /// The bare key and a newline (`services.tailscale.authKeyFile`).
-    Raw,
-    /// `TS_AUTHKEY=<key>` and a newline (a sidecar's `EnvironmentFile=`).
-    Env,
-    /// A JSON object with the key and what is known about it.
-    Json,
-}
-
-impl OutputFormat {
-    /// The name used in state records.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OutputFormat::Raw => "raw",
-            OutputFormat::Env => "env",
-            OutputFormat::Json => "json",
-        }
-    }
-}
-
-/// Everything `provision` needs, validated by the CLI.
+/// Everything `provision` needs, validated by the CLI. Paths are absolute.
 #[derive(Debug)]
 pub struct Request {
     pub name: String,
@@ -60,16 +45,14 @@ pub struct Request {
     pub revoke_previous: bool,
 }
 
-/// A client for some credentials and the base URL it talks to.
-pub type MinterFor<'a> = dyn Fn(&Credentials) -> Result<(Minter, String), Error> + 'a;
-
-/// How to mint, decided only once the credentials are known (a `tskey-client-…?ephemeral=…`
-/// secret changes the defaults; its `?baseURL=` the API).
-pub struct MintWith<'a> {
-    /// Validated key options for these credentials.
-    pub options: &'a dyn Fn(&Credentials) -> Result<KeyOptions, Error>,
-    /// A client for these credentials, and the base URL it talks to (recorded for `revoke`).
-    pub minter: &'a MinterFor<'a>,
+/// How to mint, as asked; merged with the credentials once they are known (a
+/// `tskey-client-…?ephemeral=…` secret changes the defaults, its `?baseURL=` the API).
+#[derive(Clone, Debug)]
+pub struct MintWith {
+    /// The key options asked for.
+    pub key: KeyOverrides,
+    /// The API configured (flag, environment or default) and the deadline.
+    pub api: ApiSettings,
 }
 
 /// What a run did.
@@ -83,45 +66,117 @@ pub enum Outcome {
     Minted { id: String },
 }
 
+/// Writes with `write`; if that fails, revokes the key `id` just minted (nobody holds it) and
+/// returns the write's error. The one "write, or revoke the new key" step of `provision` and
+/// `mint -o`.
+pub fn write_or_revoke<E: Into<Error>>(
+    minter: &mut Minter,
+    creds: &Credentials,
+    id: &str,
+    write: impl FnOnce() -> Result<(), E>,
+) -> Result<(), Error> {
+    write().map_err(|e| {
+        revoke_unused(minter, creds, id, "the write failed");
+        e.into()
+    })
+}
+
+/// Revokes a key this run minted but could not deliver or record.
+fn revoke_unused(minter: &mut Minter, creds: &Credentials, id: &str, why: &str) {
+    match minter.revoke_key(creds, id) {
+        Ok(_) => log::warn(format!("revoked the unused new key {id} after {why}")),
+        Err(r) => log::warn(format!(
+            "could not revoke the unused new key {id} after {why}: {r}"
+        )),
+    }
+}
+
+/// `out` absolute, with its directory resolved (symlinks, `..`): what two spellings of one file
+/// have in common. A directory that does not exist yet (`--mkdir`) is taken as written.
+pub fn canonical_out(out: &Path) -> PathBuf {
+    let abs = std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf());
+    match (abs.parent(), abs.file_name()) {
+        (Some(dir), Some(name)) => dir
+            .canonicalize()
+            .map(|d| d.join(name))
+            .unwrap_or_else(|_| abs.clone()),
+        _ => abs,
+    }
+}
+
 /// Runs `provision` for one name. `load` yields the decoded material.
 pub fn provision(
     req: &Request,
     load: &mut dyn FnMut() -> Result<Material, Error>,
     mint: &MintWith,
 ) -> Result<Outcome, Error> {
+    let canonical = canonical_out(&req.out);
+    let _out_lock = state::lock_out(&req.state_dir, &canonical)?;
     let locked = state::lock(&req.state_dir, &req.name)?;
     let prev = locked.load()?;
+    refuse_shared_out(req, &canonical)?;
     // Prove the record can be saved before anything is minted or written (rewriting what is
-    // there): a run whose result cannot be recorded fails, and must leave `--out` untouched
-    // rather than hold a key that no record knows of (to reuse or revoke).
+    // there): a run whose result cannot be recorded fails before it costs an API call.
     locked.save(prev.as_ref().unwrap_or(&base_record(req)))?;
-    let now = SystemTime::now();
-    let result = run_locked(req, prev.as_ref(), now, load, mint);
-    let mut record = match &result {
-        Ok((_, rec)) => rec.clone(),
+    let now = Timestamp::now();
+    let result = run_locked(req, &locked, prev.as_ref(), now, load, mint);
+    match result {
+        Ok((outcome, None)) => Ok(outcome),
+        Ok((outcome, Some(mut record))) => {
+            record.last_run = Some(now);
+            locked.save(&record)?;
+            Ok(outcome)
+        }
         Err(e) => {
             let mut r = prev.clone().unwrap_or_else(|| base_record(req));
-            r.result = Some("error".into());
+            r.result = Some(RunResult::Error);
             r.exit_code = Some(e.exit_code());
             r.error = Some(e.to_string());
-            r
-        }
-    };
-    record.last_run = Some(state::rfc3339(now));
-    if let Err(save) = locked.save(&record) {
-        match result {
-            Ok(_) => return Err(save.into()),
-            Err(_) => log::warn(format!("could not record the failure: {save}")),
+            r.last_run = Some(now);
+            if let Err(save) = locked.save(&r) {
+                log::warn(format!("could not record the failure: {save}"));
+            }
+            Err(e)
         }
     }
-    result.map(|(o, _)| o)
+}
+
+/// Refuses an `--out` that another name's live, minted key occupies: writing over it would
+/// leave that key valid with no file holding it.
+fn refuse_shared_out(req: &Request, canonical: &Path) -> Result<(), Error> {
+    let records = match state::list(&req.state_dir) {
+        Ok(r) => r,
+        Err(e) => {
+            log::warn(format!(
+                "cannot check which other names write {}: {e}",
+                req.out.display()
+            ));
+            return Ok(());
+        }
+    };
+    let now = SystemTime::now();
+    for r in records.iter().filter(|r| r.name != req.name) {
+        let live = r.live_minted_key().is_some() && r.expires_at().is_some_and(|t| t > now);
+        if live && canonical_out(&r.out) == canonical {
+            return Err(Error::Config(format!(
+                "--out {}: already provisioned under the name {:?} with key {}, still valid; \
+use --name {:?}, or run `tskeyctl revoke --name {:?}` first",
+                req.out.display(),
+                r.name,
+                r.key_id.as_deref().unwrap_or("?"),
+                r.name,
+                r.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn base_record(req: &Request) -> Record {
     Record {
         name: req.name.clone(),
         out: req.out.clone(),
-        format: req.format.as_str().into(),
+        format: req.format,
         source: req.source.clone(),
         source_key: req.source_key.clone(),
         ..Record::default()
@@ -138,104 +193,113 @@ fn sha256_hex(bytes: &[u8]) -> String {
 /// Largest `--out` file the reuse check reads (a JSON key file is a few hundred bytes).
 const REUSE_READ_LIMIT: u64 = 64 << 10;
 
-/// The reuse rule: minted by us (per state), same file and format, not revoked, valid for the
-/// margin, and the file still holds exactly what we wrote.
-fn reusable(req: &Request, prev: &Record, margin: Duration, now: SystemTime) -> bool {
-    if !(prev.minted && prev.out == req.out && prev.format == req.format.as_str()) {
-        return false;
+/// The file at `out` as it is now: absent, a regular file's bytes, or something else.
+enum Previous {
+    Absent,
+    Bytes(Zeroizing<Vec<u8>>),
+    Unknown,
+}
+
+/// Reads a regular file at `out` (never through a symlink), up to [`REUSE_READ_LIMIT`].
+fn read_out(out: &Path) -> Previous {
+    match std::fs::symlink_metadata(out) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Previous::Absent,
+        Ok(m) if m.is_file() && m.len() <= REUSE_READ_LIMIT => {
+            let origin = Origin::File(out.to_path_buf());
+            match source::read_limited(&origin, REUSE_READ_LIMIT, "a provisioned key") {
+                Ok(b) => Previous::Bytes(b),
+                Err(_) => Previous::Unknown,
+            }
+        }
+        _ => Previous::Unknown,
     }
-    if !prev.valid_for(margin, now) {
-        return false;
-    }
-    // Only a regular file we wrote counts: a symlink planted at --out is never followed, and a
-    // file larger than any key we write is not read.
-    match std::fs::symlink_metadata(&req.out) {
-        Ok(m) if m.is_file() && m.len() <= REUSE_READ_LIMIT => {}
-        _ => return false,
-    }
-    let origin = Origin::File(req.out.clone());
-    match (
-        source::read_limited(&origin, REUSE_READ_LIMIT, "a provisioned key"),
-        &prev.out_sha256,
-    ) {
-        (Ok(bytes), Some(want)) => sha256_hex(&bytes) == *want,
+}
+
+/// Whether the file at `out` holds exactly what hashes to `sha256`.
+fn holds(out: &Path, sha256: Option<&str>) -> bool {
+    match (read_out(out), sha256) {
+        (Previous::Bytes(b), Some(want)) => sha256_hex(&b) == want,
         _ => false,
     }
 }
 
+/// The reuse rule: minted by us (per state), same file and format, not revoked, valid for the
+/// margin, and the file still holds exactly what we wrote.
+fn reusable(req: &Request, prev: &Record, margin: Duration, now: SystemTime) -> bool {
+    prev.minted
+        && prev.out == req.out
+        && prev.format == req.format
+        && prev.valid_for(margin, now)
+        && holds(&req.out, prev.out_sha256.as_deref())
+}
+
+/// Runs the job under the locks. Returns the outcome and the record still to be saved (`None`
+/// when the run saved it itself).
 fn run_locked(
     req: &Request,
+    locked: &Locked,
     prev: Option<&Record>,
-    now: SystemTime,
+    now: Timestamp,
     load: &mut dyn FnMut() -> Result<Material, Error>,
     mint: &MintWith,
-) -> Result<(Outcome, Record), Error> {
+) -> Result<(Outcome, Option<Record>), Error> {
     if let (Some(margin), Some(prev)) = (req.reuse_if_valid_for, prev) {
-        if reusable(req, prev, margin, now) {
+        if reusable(req, prev, margin, now.0) {
             log::info(format!(
                 "{}: key {} is valid until {}; reusing it",
                 req.out.display(),
                 prev.key_id.as_deref().unwrap_or("?"),
-                prev.expires.as_deref().unwrap_or("?")
+                prev.expires.map(|t| t.to_string()).as_deref().unwrap_or("?")
             ));
             let mut r = prev.clone();
-            r.result = Some("reused".into());
+            r.result = Some(RunResult::Reused);
             r.exit_code = Some(0);
             r.error = None;
-            return Ok((Outcome::Reused, r));
+            return Ok((Outcome::Reused, Some(r)));
         }
     }
     let material = load()?;
     let mut record = base_record(req);
-    record.material = Some(
-        match &material {
-            Material::AuthKey(_) => "auth-key",
-            Material::OAuth(_) => "oauth",
-            Material::ApiKey(_) => "api-key",
-        }
-        .into(),
-    );
+    record.material = Some(match &material {
+        Material::AuthKey(_) => MaterialKind::AuthKey,
+        Material::OAuth(_) => MaterialKind::OAuth,
+        Material::ApiKey(_) => MaterialKind::ApiKey,
+    });
     let creds = match material {
         Material::AuthKey(key) => {
             let contents = render(req, &key, None)?;
             sink::write_atomic(&req.out, &contents, &req.write)?;
             record.key_id = auth_key_id(&key);
             record.out_sha256 = Some(sha256_hex(&contents));
-            record.result = Some("ok".into());
+            record.result = Some(RunResult::Ok);
             record.exit_code = Some(0);
             log::info(format!(
                 "{}: wrote the auth key from the source",
                 req.out.display()
             ));
-            return Ok((Outcome::WroteAuthKey, record));
+            return Ok((Outcome::WroteAuthKey, Some(record)));
         }
         Material::OAuth(client) => Credentials::OAuth(client),
         Material::ApiKey(key) => Credentials::ApiKey(key),
     };
-    let options = (mint.options)(&creds)?;
-    let (mut minter, api_url) = (mint.minter)(&creds)?;
+    let options = mint.key.resolve(Some(&creds))?;
+    let mut minter = mint.api.minter(Some(&creds))?;
+    let mut history = prev.map(|p| p.revoked_ids.clone()).unwrap_or_default();
+    let prev = match prev {
+        Some(p) if settle_pending(req, p, &mut minter, &creds) => {
+            history.extend(p.key_id.clone());
+            None
+        }
+        other => other,
+    };
     let minted = minter.mint(&creds, &options)?;
     let contents = render(req, &minted.key, Some(&minted))?;
-    if let Err(e) = sink::write_atomic(&req.out, &contents, &req.write) {
-        // Never leave a valid key behind that nobody holds.
-        match minter.revoke_key(&creds, &minted.id) {
-            Ok(_) => log::warn(format!(
-                "revoked the unused new key {} after the write failed",
-                minted.id
-            )),
-            Err(r) => log::warn(format!(
-                "could not revoke the unused new key {}: {r}",
-                minted.id
-            )),
-        }
-        return Err(e.into());
-    }
-    record.api_url = Some(api_url);
+    record.api_url = Some(mint.api.url_for(Some(&creds)));
     record.tailnet = Some(creds.tailnet().to_string());
     record.minted = true;
     record.key_id = Some(minted.id.clone());
-    record.created = minted.created.clone();
-    record.expires = minted.expires.clone();
+    record.created = minted.created.as_deref().and_then(Timestamp::parse);
+    record.expires = minted.expires.as_deref().and_then(Timestamp::parse);
     record.tags = minted.tags.clone();
     record.flags = Some(Flags {
         reusable: minted.reusable,
@@ -243,43 +307,114 @@ fn run_locked(
         preauthorized: minted.preauthorized,
     });
     record.out_sha256 = Some(sha256_hex(&contents));
-    record.result = Some("ok".into());
+    record.revoked_ids = history;
+    record.last_run = Some(now);
+    // 1. Name the key before it reaches --out.
+    record.result = Some(RunResult::Pending);
+    if let Err(e) = locked.save(&record) {
+        revoke_unused(&mut minter, &creds, &minted.id, "the state could not be saved");
+        return Err(e.into());
+    }
+    // 2. Write it, or revoke it.
+    let before = read_out(&req.out);
+    write_or_revoke(&mut minter, &creds, &minted.id, || {
+        sink::write_atomic(&req.out, &contents, &req.write)
+    })?;
+    // 3. Record it, or revoke it and put the previous file back.
+    record.result = Some(RunResult::Ok);
     record.exit_code = Some(0);
-    if let Some(prev) = prev {
-        record.revoked_ids = prev.revoked_ids.clone();
-        if req.revoke_previous {
-            revoke_previous(&mut minter, &creds, prev, &minted.id, &mut record);
+    if let Err(e) = locked.save(&record) {
+        revoke_unused(&mut minter, &creds, &minted.id, "the state could not be saved");
+        put_back(req, before, &record);
+        return Err(e.into());
+    }
+    // 4. Only now that the new key is in place and recorded, revoke the previous one.
+    if let (Some(prev), true) = (prev, req.revoke_previous) {
+        if revoke_previous(&mut minter, &creds, prev, &minted.id, &mut record) {
+            if let Err(e) = locked.save(&record) {
+                log::warn(format!(
+                    "the new key {} is in place and recorded, but the revocation of the \
+previous one could not be added to the record: {e}",
+                    minted.id
+                ));
+            }
         }
     }
-    Ok((Outcome::Minted { id: minted.id }, record))
+    Ok((Outcome::Minted { id: minted.id }, None))
 }
 
+/// A pending record left by a run cut short names a key that may never have reached `--out`:
+/// revoke it unless `--out` holds it. Returns whether it was revoked (then it is no previous
+/// key to speak of).
+fn settle_pending(req: &Request, prev: &Record, minter: &mut Minter, creds: &Credentials) -> bool {
+    let Some(id) = prev.live_minted_key() else {
+        return false;
+    };
+    if prev.result != Some(RunResult::Pending) || holds(&req.out, prev.out_sha256.as_deref()) {
+        return false;
+    }
+    match minter.revoke_key(creds, id) {
+        Ok(_) => {
+            log::warn(format!(
+                "revoked key {id}, left pending by an earlier run that did not write it"
+            ));
+            true
+        }
+        Err(e) => {
+            log::warn(format!(
+                "could not revoke key {id}, left pending by an earlier run: {e}"
+            ));
+            false
+        }
+    }
+}
+
+/// Puts back the file that was at `--out` before this run wrote `record`'s key there (which
+/// is revoked by now): its bytes, or no file.
+fn put_back(req: &Request, before: Previous, record: &Record) {
+    let restored = match before {
+        Previous::Bytes(b) => sink::write_atomic(&req.out, &b, &req.write).map(|()| true),
+        Previous::Absent if holds(&req.out, record.out_sha256.as_deref()) => {
+            sink::remove(&req.out)
+        }
+        Previous::Absent => Ok(false),
+        Previous::Unknown => Ok(false),
+    };
+    match restored {
+        Ok(_) => log::warn(format!(
+            "{}: put back what was there before this run",
+            req.out.display()
+        )),
+        Err(e) => log::warn(format!(
+            "{}: could not put back what was there before (it holds the revoked key): {e}",
+            req.out.display()
+        )),
+    }
+}
+
+/// Revokes the key `prev` recorded (if tskeyctl minted it, it is not `new_id` and not revoked
+/// yet). Returns whether `record` changed.
 fn revoke_previous(
     minter: &mut Minter,
     creds: &Credentials,
     prev: &Record,
     new_id: &str,
     record: &mut Record,
-) {
-    let Some(old) = prev
-        .key_id
-        .as_deref()
-        .filter(|id| prev.minted && *id != new_id)
-    else {
-        return;
+) -> bool {
+    let Some(old) = prev.live_minted_key().filter(|id| *id != new_id) else {
+        return false;
     };
-    if prev.revoked.is_some() {
-        return;
-    }
     match minter.revoke_key(creds, old) {
         Ok(_) => {
             log::info(format!("revoked the previous key {old}"));
-            record.revoked_ids.push(old.to_string());
-            let excess = record.revoked_ids.len().saturating_sub(20);
-            record.revoked_ids.drain(..excess);
+            record.note_revoked(old);
+            true
         }
         // The new key is in place; a failed revoke is reported, not fatal.
-        Err(e) => log::warn(format!("could not revoke the previous key {old}: {e}")),
+        Err(e) => {
+            log::warn(format!("could not revoke the previous key {old}: {e}"));
+            false
+        }
     }
 }
 

@@ -150,10 +150,19 @@ fn every_key_option_reaches_the_json_body() {
     );
     assert_minted(&fake, &run);
     let create = &fake.requests_to(KEYS)[0];
+    let body = String::from_utf8(create.body.clone()).unwrap();
+    // The description asked for, then this run's marker (by which a key whose reply was lost
+    // is found and revoked).
+    let (head, marker) = body
+        .split_once(r#""description":"web-1 sidecar tskeyctl-"#)
+        .expect("description with marker");
     assert_eq!(
-        String::from_utf8(create.body.clone()).unwrap(),
-        r#"{"capabilities":{"devices":{"create":{"reusable":true,"ephemeral":false,"preauthorized":false,"tags":["tag:web","tag:ci"]}}},"expirySeconds":9000,"description":"web-1 sidecar"}"#
+        head,
+        r#"{"capabilities":{"devices":{"create":{"reusable":true,"ephemeral":false,"preauthorized":false,"tags":["tag:web","tag:ci"]}}},"expirySeconds":9000,"#
     );
+    let marker = marker.strip_suffix(r#""}"#).expect("end");
+    assert_eq!(marker.len(), 12, "{marker}");
+    assert!(marker.chars().all(|c| c.is_ascii_alphanumeric()), "{marker}");
 }
 
 #[test]

@@ -8,9 +8,9 @@
 //! once per command).
 
 pub mod api;
-pub mod credentials;
 pub mod error;
 pub mod retry;
+pub mod settings;
 mod transport;
 pub mod url;
 pub mod wire;
@@ -19,12 +19,13 @@ use std::time::Duration;
 
 use zeroize::Zeroizing;
 
+pub use crate::credentials::Credentials;
 pub use error::MintError;
 pub use retry::{DEFAULT_DEADLINE, Deadline, Policy};
+pub use settings::{ApiSettings, KeyOverrides};
 pub use wire::{Deleted, Device, KeyInfo};
 
 use crate::log;
-use crate::material::{ApiKey, Material, OAuthClient};
 use api::{AccessToken, Api, Bearer};
 use wire::{Capabilities, CreateCaps, CreateKeyRequest, DeviceCaps};
 
@@ -36,45 +37,6 @@ pub const DEFAULT_EXPIRY: Duration = Duration::from_secs(3600);
 pub const MAX_EXPIRY: Duration = Duration::from_secs(90 * 24 * 3600);
 /// Longest description the API allows.
 pub const MAX_DESCRIPTION: usize = 50;
-
-/// Credentials that can call the API.
-#[derive(Clone, Debug)]
-pub enum Credentials {
-    /// An OAuth client (the key is owned by the tailnet and must be tagged).
-    OAuth(OAuthClient),
-    /// A personal API key.
-    ApiKey(ApiKey),
-}
-
-impl Credentials {
-    /// OAuth or API-key material as credentials; `None` for a ready auth key.
-    pub fn from_material(m: Material) -> Option<Self> {
-        match m {
-            Material::OAuth(c) => Some(Credentials::OAuth(c)),
-            Material::ApiKey(k) => Some(Credentials::ApiKey(k)),
-            Material::AuthKey(_) => None,
-        }
-    }
-
-    /// The tailnet the calls act on.
-    pub fn tailnet(&self) -> &str {
-        match self {
-            Credentials::OAuth(_) => "-",
-            Credentials::ApiKey(k) => &k.tailnet,
-        }
-    }
-
-    /// "OAuth client kXXXXCNTRL" / "API key" for logs (ids only, never secrets).
-    pub fn describe(&self) -> String {
-        match self {
-            Credentials::OAuth(c) => match &c.client_id {
-                Some(id) => format!("OAuth client {id}"),
-                None => "OAuth client".into(),
-            },
-            Credentials::ApiKey(k) => format!("API key (tailnet {})", k.tailnet),
-        }
-    }
-}
 
 /// What the minted key should be. Build with [`KeyOptions::new`], which validates.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -247,6 +209,42 @@ impl std::fmt::Debug for MintedKey {
     }
 }
 
+/// Length of the random part of a run marker (62^12: about 71 bits).
+const MARKER_RANDOM: usize = 12;
+
+/// A fresh `tskeyctl-XXXXXXXXXXXX` marker (letters and digits, as a description allows).
+fn run_marker() -> Result<String, MintError> {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut marker = String::from("tskeyctl-");
+    let mut byte = [0u8; 1];
+    while marker.len() < "tskeyctl-".len() + MARKER_RANDOM {
+        getrandom::getrandom(&mut byte)
+            .map_err(|e| MintError::InvalidOption(format!("no randomness for a run marker: {e}")))?;
+        // Rejection sampling keeps the letters uniform (248 = 4 × 62).
+        if byte[0] < 248 {
+            marker.push(A[(byte[0] % 62) as usize] as char);
+        }
+    }
+    Ok(marker)
+}
+
+/// The description sent: the one asked for, shortened if need be, then the marker (≤ 50).
+fn describe_with(asked: Option<&str>, marker: &str) -> String {
+    match asked.map(str::trim).filter(|d| !d.is_empty()) {
+        None => marker.to_owned(),
+        Some(d) => {
+            let room = MAX_DESCRIPTION - marker.len() - 1;
+            let kept: String = d.chars().take(room).collect();
+            if kept.len() < d.len() {
+                log::info(format!(
+                    "--description shortened to {room} characters to make room for the run marker"
+                ));
+            }
+            format!("{} {marker}", kept.trim_end())
+        }
+    }
+}
+
 /// Talks to one Tailscale API under one deadline.
 pub struct Minter {
     api: Api,
@@ -304,14 +302,21 @@ impl Minter {
         }
     }
 
-    /// Mints one auth key.
+    /// Mints one auth key. Its description carries a marker unique to this call (after the
+    /// description asked for), by which a key whose reply was lost is found and revoked.
     pub fn mint(&mut self, creds: &Credentials, opts: &KeyOptions) -> Result<MintedKey, MintError> {
         opts.check_for(creds)?;
-        let req = opts.request();
+        let mut req = opts.request();
+        let marker = run_marker()?;
+        req.description = Some(describe_with(opts.description.as_deref(), &marker));
         self.authenticate(creds)?;
-        let (key, info) =
-            self.api
-                .create_key(self.bearer(creds), creds.tailnet(), &req, &self.deadline)?;
+        let (key, info) = self.api.create_key(
+            self.bearer(creds),
+            creds.tailnet(),
+            &req,
+            &marker,
+            &self.deadline,
+        )?;
         let caps = info.capabilities.map(|c| c.devices.create);
         let minted = MintedKey {
             id: info.id,
@@ -387,6 +392,19 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn run_markers_are_unique_and_fit_the_description_rules() {
+        let a = run_marker().unwrap();
+        let b = run_marker().unwrap();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 21);
+        assert_eq!(describe_with(None, &a), a);
+        assert_eq!(describe_with(Some("web1 boot"), &a), format!("web1 boot {a}"));
+        let long = describe_with(Some(&"x".repeat(50)), &a);
+        assert_eq!(long, format!("{} {a}", "x".repeat(28)));
+        assert!(KeyOptions::new(vec![], false, true, true, DEFAULT_EXPIRY, Some(long)).is_ok());
+    }
 
     fn opts(tags: &[&str], expiry: Duration, desc: Option<&str>) -> Result<KeyOptions, MintError> {
         KeyOptions::new(

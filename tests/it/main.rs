@@ -10,3 +10,4 @@
 #[path = "../fake_tailscale/mod.rs"]
 mod fake_tailscale;
 mod util;
+mod attack_keys;
