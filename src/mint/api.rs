@@ -47,6 +47,9 @@ pub struct AccessToken {
     pub valid_until: Instant,
 }
 
+/// Time allowed for finding and revoking the keys of lost replies, even past the deadline.
+const CLEANUP_GRACE: Duration = Duration::from_secs(10);
+
 /// Longest access-token lifetime believed (a day; Tailscale issues one-hour tokens).
 const MAX_TOKEN_LIFE_SECS: u64 = 24 * 3600;
 
@@ -148,8 +151,10 @@ TAILSCALE_BASE_URL (this is not a credentials problem)"
             #[serde(flatten)]
             info: KeyInfo,
         }
+        // Finding and revoking what a lost reply created may take a little past the deadline.
+        let cleanup = || deadline.at_least(CLEANUP_GRACE);
         let mut settle = || {
-            self.revoke_marked(auth, tailnet, marker, None, deadline)
+            self.revoke_marked(auth, tailnet, marker, None, &cleanup())
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         };
@@ -173,8 +178,8 @@ TAILSCALE_BASE_URL (this is not a credentials problem)"
             Ok((c, unsettled)) => {
                 if unsettled {
                     // A lost reply may have been acted on after the last check: look again.
-                    if let Err(e) = self.revoke_marked(auth, tailnet, marker, Some(&c.info.id), deadline)
-                    {
+                    let keep = Some(c.info.id.as_str());
+                    if let Err(e) = self.revoke_marked(auth, tailnet, marker, keep, &cleanup()) {
                         log::warn(format!(
                             "could not check for other keys this run created (description \
 containing {marker}): {e}"

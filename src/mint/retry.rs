@@ -97,6 +97,16 @@ impl Deadline {
         }
     }
 
+    /// This deadline, or one `grace` from now if that is later: for cleaning up after a
+    /// failure (revoking a key nobody received) even when the deadline is (nearly) spent.
+    pub fn at_least(&self, grace: Duration) -> Self {
+        if self.remaining() >= grace {
+            *self
+        } else {
+            Deadline::after(grace)
+        }
+    }
+
     /// Time left (zero once passed).
     pub fn remaining(&self) -> Duration {
         self.end.saturating_duration_since(Instant::now())

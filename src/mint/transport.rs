@@ -235,29 +235,27 @@ impl Api {
                 }
             };
             ever_unsettled |= unsettled;
-            if attempt >= self.policy.max_attempts {
-                if unsettled {
+            let wait = retry_after.unwrap_or_else(|| self.policy.backoff(attempt));
+            let giving_up = attempt >= self.policy.max_attempts || !deadline.allows_wait(wait);
+            if giving_up && unsettled {
+                // One last check before giving up, so that nothing is left behind.
+                let last_check = settle.as_mut().map(|check| check());
+                if !matches!(last_check, Some(Ok(()))) {
                     return Err(CallError::Mint(MintError::Unsettled {
                         endpoint,
                         last: why,
                         marker: String::new(),
                     }));
                 }
+            }
+            if attempt >= self.policy.max_attempts {
                 return Err(CallError::Mint(MintError::Temporary {
                     endpoint,
                     attempts: attempt,
                     last: why,
                 }));
             }
-            let wait = retry_after.unwrap_or_else(|| self.policy.backoff(attempt));
             if !deadline.allows_wait(wait) {
-                if unsettled {
-                    return Err(CallError::Mint(MintError::Unsettled {
-                        endpoint,
-                        last: why,
-                        marker: String::new(),
-                    }));
-                }
                 let last = match retry_after {
                     Some(w) => format!("{why} (server asked to retry after {}s)", w.as_secs()),
                     None => why,
