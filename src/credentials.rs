@@ -181,7 +181,9 @@ fn api_key(origin: &str, value: &str) -> Result<Material, CredentialsError> {
 /// Reads and classifies the chosen place.
 fn load(from: &Place, env_value: Option<&str>) -> Result<Material, CredentialsError> {
     match from {
-        Place::OAuthSecretFile(f) => oauth(&f.display().to_string(), &read_secret_file(f)?, "the file"),
+        Place::OAuthSecretFile(f) => {
+            oauth(&f.display().to_string(), &read_secret_file(f)?, "the file")
+        }
         Place::ApiKeyFile(f) => api_key(&f.display().to_string(), &read_secret_file(f)?),
         Place::CredentialsFile(f) => {
             let origin = Origin::from_arg(f);
@@ -275,7 +277,10 @@ pub fn resolve(
         }
         Material::AuthKey(_) => return Err(CredentialsError::None),
     };
-    log::info(format!("credentials: {} from {from}", credentials.describe()));
+    log::info(format!(
+        "credentials: {} from {from}",
+        credentials.describe()
+    ));
     Ok(Resolved { credentials, from })
 }
 

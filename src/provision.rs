@@ -249,7 +249,10 @@ fn run_locked(
                 "{}: key {} is valid until {}; reusing it",
                 req.out.display(),
                 prev.key_id.as_deref().unwrap_or("?"),
-                prev.expires.map(|t| t.to_string()).as_deref().unwrap_or("?")
+                prev.expires
+                    .map(|t| t.to_string())
+                    .as_deref()
+                    .unwrap_or("?")
             ));
             let mut r = prev.clone();
             r.result = Some(RunResult::Reused);
@@ -312,7 +315,12 @@ fn run_locked(
     // 1. Name the key before it reaches --out.
     record.result = Some(RunResult::Pending);
     if let Err(e) = locked.save(&record) {
-        revoke_unused(&mut minter, &creds, &minted.id, "the state could not be saved");
+        revoke_unused(
+            &mut minter,
+            &creds,
+            &minted.id,
+            "the state could not be saved",
+        );
         return Err(e.into());
     }
     // 2. Write it, or revoke it.
@@ -324,7 +332,12 @@ fn run_locked(
     record.result = Some(RunResult::Ok);
     record.exit_code = Some(0);
     if let Err(e) = locked.save(&record) {
-        revoke_unused(&mut minter, &creds, &minted.id, "the state could not be saved");
+        revoke_unused(
+            &mut minter,
+            &creds,
+            &minted.id,
+            "the state could not be saved",
+        );
         put_back(req, before, &record);
         return Err(e.into());
     }
@@ -374,9 +387,7 @@ fn settle_pending(req: &Request, prev: &Record, minter: &mut Minter, creds: &Cre
 fn put_back(req: &Request, before: Previous, record: &Record) {
     let restored = match before {
         Previous::Bytes(b) => sink::write_atomic(&req.out, &b, &req.write).map(|()| true),
-        Previous::Absent if holds(&req.out, record.out_sha256.as_deref()) => {
-            sink::remove(&req.out)
-        }
+        Previous::Absent if holds(&req.out, record.out_sha256.as_deref()) => sink::remove(&req.out),
         Previous::Absent => Ok(false),
         Previous::Unknown => Ok(false),
     };

@@ -113,8 +113,12 @@ fn absolute(p: &Path) -> Result<PathBuf, Error> {
     if p.as_os_str() == "-" {
         return Ok(p.to_path_buf());
     }
-    std::path::absolute(p)
-        .map_err(|e| Error::Config(format!("{}: cannot make the path absolute: {e}", p.display())))
+    std::path::absolute(p).map_err(|e| {
+        Error::Config(format!(
+            "{}: cannot make the path absolute: {e}",
+            p.display()
+        ))
+    })
 }
 
 fn parse_format(s: &str) -> Result<Format, String> {

@@ -195,11 +195,13 @@ fn prometheus(records: &[Record], health: &[Health], now: SystemTime) -> String 
             "tskeyctl_last_run_success",
             "1 if the last provision run for the key succeeded.",
             |r, _| {
-                Some(if matches!(r.result, Some(RunResult::Error | RunResult::Pending)) {
-                    0.0
-                } else {
-                    1.0
-                })
+                Some(
+                    if matches!(r.result, Some(RunResult::Error | RunResult::Pending)) {
+                        0.0
+                    } else {
+                        1.0
+                    },
+                )
             },
         ),
         (

@@ -227,7 +227,12 @@ containing {marker}): {e}"
                 Some(_) => k,
                 None => self.get_key(auth, tailnet, &k.id, deadline)?,
             };
-            if info.invalid || !info.description.as_deref().is_some_and(|d| d.contains(marker)) {
+            if info.invalid
+                || !info
+                    .description
+                    .as_deref()
+                    .is_some_and(|d| d.contains(marker))
+            {
                 continue;
             }
             self.delete_key(auth, tailnet, &info.id, deadline)?;

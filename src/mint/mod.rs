@@ -218,8 +218,9 @@ fn run_marker() -> Result<String, MintError> {
     let mut marker = String::from("tskeyctl-");
     let mut byte = [0u8; 1];
     while marker.len() < "tskeyctl-".len() + MARKER_RANDOM {
-        getrandom::getrandom(&mut byte)
-            .map_err(|e| MintError::InvalidOption(format!("no randomness for a run marker: {e}")))?;
+        getrandom::getrandom(&mut byte).map_err(|e| {
+            MintError::InvalidOption(format!("no randomness for a run marker: {e}"))
+        })?;
         // Rejection sampling keeps the letters uniform (248 = 4 × 62).
         if byte[0] < 248 {
             marker.push(A[(byte[0] % 62) as usize] as char);
@@ -400,7 +401,10 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.len(), 21);
         assert_eq!(describe_with(None, &a), a);
-        assert_eq!(describe_with(Some("web1 boot"), &a), format!("web1 boot {a}"));
+        assert_eq!(
+            describe_with(Some("web1 boot"), &a),
+            format!("web1 boot {a}")
+        );
         let long = describe_with(Some(&"x".repeat(50)), &a);
         assert_eq!(long, format!("{} {a}", "x".repeat(28)));
         assert!(KeyOptions::new(vec![], false, true, true, DEFAULT_EXPIRY, Some(long)).is_ok());

@@ -479,10 +479,12 @@ impl FakeTailscale {
             if let Some(Fault::Delay(d)) = &fault {
                 std::thread::sleep(*d);
             }
-            if let Some(f @ (Fault::TruncatedAfter
-            | Fault::GarbledAfter
-            | Fault::ResetAfter
-            | Fault::BadGatewayAfter)) = &fault
+            if let Some(
+                f @ (Fault::TruncatedAfter
+                | Fault::GarbledAfter
+                | Fault::ResetAfter
+                | Fault::BadGatewayAfter),
+            ) = &fault
             {
                 let real = self.handle(&mut req);
                 self.record(req, real.status);
