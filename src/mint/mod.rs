@@ -2,15 +2,16 @@
 //!
 //! The flow is the one every reference client uses — for OAuth, client credentials →
 //! `POST /api/v2/oauth/token` → access token → `POST /api/v2/tailnet/-/keys`; for an API key,
-//! the second step directly. Key options are validated here, *before* any request, so a typo
-//! costs no API call and exits 78. [`Minter`] is the library face used by `mint`, `provision`
-//! and `revoke`: it owns the HTTP client, the overall deadline and the access token (fetched
-//! once per command).
+//! the second step directly. Key options are validated (`options.rs`) *before* any request, so
+//! a typo costs no API call and exits 78. [`Minter`] is the library face used by `mint`,
+//! `provision` and `revoke`: it owns the HTTP client, the overall deadline and the access token
+//! (fetched once per command). The credentials themselves are a stage of their own
+//! ([`crate::credentials`]).
 
 pub mod api;
 pub mod error;
+pub mod options;
 pub mod retry;
-pub mod settings;
 mod transport;
 pub mod url;
 pub mod wire;
@@ -21,158 +22,15 @@ use zeroize::Zeroizing;
 
 pub use crate::credentials::Credentials;
 pub use error::MintError;
+pub use options::{
+    ApiSettings, DEFAULT_API_URL, DEFAULT_EXPIRY, KeyOptions, KeyOverrides, MAX_DESCRIPTION,
+    MAX_EXPIRY, check_tag,
+};
 pub use retry::{DEFAULT_DEADLINE, Deadline, Policy};
-pub use settings::{ApiSettings, KeyOverrides};
 pub use wire::{Deleted, Device, KeyInfo};
 
 use crate::log;
 use api::{AccessToken, Api, Bearer};
-use wire::{Capabilities, CreateCaps, CreateKeyRequest, DeviceCaps};
-
-/// Default API base.
-pub const DEFAULT_API_URL: &str = "https://api.tailscale.com";
-/// Default key lifetime: short-lived, the point of minting at boot.
-pub const DEFAULT_EXPIRY: Duration = Duration::from_secs(3600);
-/// Longest key lifetime the API allows (90 days).
-pub const MAX_EXPIRY: Duration = Duration::from_secs(90 * 24 * 3600);
-/// Longest description the API allows.
-pub const MAX_DESCRIPTION: usize = 50;
-
-/// What the minted key should be. Build with [`KeyOptions::new`], which validates.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KeyOptions {
-    /// ACL tags (`tag:…`), in order, without duplicates.
-    pub tags: Vec<String>,
-    /// Usable more than once.
-    pub reusable: bool,
-    /// Devices are removed when they go offline.
-    pub ephemeral: bool,
-    /// Devices need no approval.
-    pub preauthorized: bool,
-    /// Key lifetime, whole seconds in 1 s … 90 d.
-    pub expiry: Duration,
-    /// Free text, ≤ 50 of `[A-Za-z0-9 -]`.
-    pub description: Option<String>,
-}
-
-impl Default for KeyOptions {
-    /// The contract's defaults: no tags, single-use, ephemeral, preauthorized, 1 h.
-    fn default() -> Self {
-        KeyOptions {
-            tags: Vec::new(),
-            reusable: false,
-            ephemeral: true,
-            preauthorized: true,
-            expiry: DEFAULT_EXPIRY,
-            description: None,
-        }
-    }
-}
-
-/// Tailscale's tag syntax (`tailcfg.CheckTag`): `tag:` then a letter, then letters, digits, `-`.
-pub fn check_tag(tag: &str) -> Result<(), MintError> {
-    let bad = |why: &str| MintError::InvalidOption(format!("--tags: {tag:?} {why}"));
-    let Some(name) = tag.strip_prefix("tag:") else {
-        return Err(bad("must start with \"tag:\" (e.g. tag:server)"));
-    };
-    let mut chars = name.chars();
-    match chars.next() {
-        Some(c) if c.is_ascii_alphabetic() => {}
-        _ => return Err(bad("must have a letter right after \"tag:\"")),
-    }
-    if !chars.all(|c| c.is_ascii_alphanumeric() || c == '-') {
-        return Err(bad(
-            "may contain only letters, digits and '-' after \"tag:\"",
-        ));
-    }
-    Ok(())
-}
-
-impl KeyOptions {
-    /// Validates and normalises (tags deduplicated, in order).
-    pub fn new(
-        tags: Vec<String>,
-        reusable: bool,
-        ephemeral: bool,
-        preauthorized: bool,
-        expiry: Duration,
-        description: Option<String>,
-    ) -> Result<Self, MintError> {
-        let mut uniq: Vec<String> = Vec::new();
-        for t in tags.into_iter().map(|t| t.trim().to_owned()) {
-            check_tag(&t)?;
-            if !uniq.contains(&t) {
-                uniq.push(t);
-            }
-        }
-        if expiry.subsec_nanos() != 0 {
-            return Err(MintError::InvalidOption(
-                "--expiry: must be whole seconds (e.g. 90s, 1h, 7d)".into(),
-            ));
-        }
-        if expiry < Duration::from_secs(1) || expiry > MAX_EXPIRY {
-            return Err(MintError::InvalidOption(format!(
-                "--expiry: {}s is outside 1s…90d (at most {}s, the API's limit)",
-                expiry.as_secs(),
-                MAX_EXPIRY.as_secs()
-            )));
-        }
-        if let Some(d) = &description {
-            if d.chars().count() > MAX_DESCRIPTION {
-                return Err(MintError::InvalidOption(format!(
-                    "--description: {} characters, the API allows at most {MAX_DESCRIPTION}",
-                    d.chars().count()
-                )));
-            }
-            if let Some(c) = d
-                .chars()
-                .find(|c| !(c.is_ascii_alphanumeric() || *c == ' ' || *c == '-'))
-            {
-                return Err(MintError::InvalidOption(format!(
-                    "--description: {c:?} is not allowed; use letters, digits, spaces and '-'"
-                )));
-            }
-        }
-        Ok(KeyOptions {
-            tags: uniq,
-            reusable,
-            ephemeral,
-            preauthorized,
-            expiry,
-            description,
-        })
-    }
-
-    /// Checks the options against the credentials: OAuth-minted keys must be tagged.
-    pub fn check_for(&self, creds: &Credentials) -> Result<(), MintError> {
-        if matches!(creds, Credentials::OAuth(_)) && self.tags.is_empty() {
-            return Err(MintError::InvalidOption(
-                "--tags is required with an OAuth client: its keys are owned by the tailnet and \
-must carry tags the client owns (e.g. --tags tag:server)"
-                    .into(),
-            ));
-        }
-        Ok(())
-    }
-
-    /// The request body these options make.
-    pub fn request(&self) -> CreateKeyRequest {
-        CreateKeyRequest {
-            capabilities: Capabilities {
-                devices: DeviceCaps {
-                    create: CreateCaps {
-                        reusable: self.reusable,
-                        ephemeral: self.ephemeral,
-                        preauthorized: self.preauthorized,
-                        tags: self.tags.clone(),
-                    },
-                },
-            },
-            expiry_seconds: self.expiry.as_secs(),
-            description: self.description.clone(),
-        }
-    }
-}
 
 /// A freshly minted auth key and what the API said about it. `Debug` omits the key.
 pub struct MintedKey {
@@ -243,6 +101,14 @@ fn describe_with(asked: Option<&str>, marker: &str) -> String {
             }
             format!("{} {marker}", kept.trim_end())
         }
+    }
+}
+
+impl ApiSettings {
+    /// A minter for these settings and credentials; the deadline starts now.
+    pub fn minter(&self, creds: Option<&Credentials>) -> Result<Minter, MintError> {
+        self.check()?;
+        Minter::new(&self.url_for(creds), self.deadline)
     }
 }
 
