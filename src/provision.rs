@@ -24,7 +24,7 @@ use crate::decode::{self, DecryptOptions, Format, Identities, Kind};
 use crate::error::Error;
 use crate::log;
 use crate::material::{self, Material, MaterialError, Want};
-use crate::mint::{ApiSettings, Credentials, KeyOverrides, MintedKey, Minter};
+use crate::mint::{ApiSettings, Credentials, KeyOverrides, MintError, MintedKey, Minter};
 use crate::sink::{self, WriteOptions};
 use crate::source::{self, Origin};
 pub use crate::state::OutputFormat;
@@ -129,6 +129,9 @@ pub fn provision(
         }
         Err(e) => {
             let mut r = prev.clone().unwrap_or_else(|| base_record(req));
+            if let Error::Mint(MintError::Unsettled { marker, .. }) = &e {
+                r.lost_markers.push(marker.clone());
+            }
             r.result = Some(RunResult::Error);
             r.exit_code = Some(e.exit_code());
             r.error = Some(e.to_string());
@@ -287,10 +290,14 @@ fn run_locked(
     };
     let options = mint.key.resolve(Some(&creds))?;
     let mut minter = mint.api.minter(Some(&creds))?;
-    let mut history = prev.map(|p| p.revoked_ids.clone()).unwrap_or_default();
+    // What earlier runs left unsettled: keys of lost replies, a key recorded but never written.
+    record.lost_markers = settle_lost(prev, &mut minter, &creds);
+    record.revoked_ids = prev.map(|p| p.revoked_ids.clone()).unwrap_or_default();
     let prev = match prev {
         Some(p) if settle_pending(req, p, &mut minter, &creds) => {
-            history.extend(p.key_id.clone());
+            if let Some(id) = &p.key_id {
+                record.note_revoked(id);
+            }
             None
         }
         other => other,
@@ -310,7 +317,6 @@ fn run_locked(
         preauthorized: minted.preauthorized,
     });
     record.out_sha256 = Some(sha256_hex(&contents));
-    record.revoked_ids = history;
     record.last_run = Some(now);
     // 1. Name the key before it reaches --out.
     record.result = Some(RunResult::Pending);
@@ -380,6 +386,26 @@ fn settle_pending(req: &Request, prev: &Record, minter: &mut Minter, creds: &Cre
             false
         }
     }
+}
+
+/// Revokes the keys of the lost replies an earlier run recorded; returns the markers still
+/// unsettled (kept in the record for the next run).
+fn settle_lost(prev: Option<&Record>, minter: &mut Minter, creds: &Credentials) -> Vec<String> {
+    let mut left = Vec::new();
+    for marker in prev.map(|p| p.lost_markers.as_slice()).unwrap_or_default() {
+        match minter.revoke_marked(creds, marker) {
+            Ok(n) => log::info(format!(
+                "revoked {n} key(s) left by an earlier run's lost reply ({marker})"
+            )),
+            Err(e) => {
+                log::warn(format!(
+                    "could not look for keys left by an earlier run's lost reply ({marker}): {e}"
+                ));
+                left.push(marker.clone());
+            }
+        }
+    }
+    left
 }
 
 /// Puts back the file that was at `--out` before this run wrote `record`'s key there (which

@@ -176,6 +176,11 @@ pub struct Record {
     pub result: Option<RunResult>,
     pub exit_code: Option<u8>,
     pub error: Option<String>,
+    /// Run markers of create requests whose reply was lost and whose keys could not be found
+    /// then: the next run that mints revokes the keys carrying them. Absent when empty (the
+    /// layout of earlier versions).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lost_markers: Vec<String>,
 }
 
 /// How many revoked ids a record keeps.

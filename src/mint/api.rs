@@ -210,7 +210,7 @@ containing {marker}): {e}"
     /// Revokes every live key whose description contains `marker`, except `keep`; returns how
     /// many. Lists the tailnet's keys (`GET …/keys`), asking for a key's description one by one
     /// when the listing omits it.
-    fn revoke_marked(
+    pub fn revoke_marked(
         &self,
         auth: Bearer<'_>,
         tailnet: &str,

@@ -224,6 +224,19 @@ impl Minter {
             .delete_key(self.bearer(creds), creds.tailnet(), id, &self.deadline)
     }
 
+    /// Revokes every live key whose description carries `marker` (a run marker named by a
+    /// [`MintError::Unsettled`]); returns how many.
+    pub fn revoke_marked(&mut self, creds: &Credentials, marker: &str) -> Result<usize, MintError> {
+        self.authenticate(creds)?;
+        self.api.revoke_marked(
+            self.bearer(creds),
+            creds.tailnet(),
+            marker,
+            None,
+            &self.deadline,
+        )
+    }
+
     /// Lists the tailnet's devices.
     pub fn list_devices(&mut self, creds: &Credentials) -> Result<Vec<Device>, MintError> {
         self.authenticate(creds)?;

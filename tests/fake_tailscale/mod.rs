@@ -330,6 +330,11 @@ impl FakeTailscale {
         self.lock().faults.push((route, fault, count));
     }
 
+    /// Drops every fault not yet used up.
+    pub fn clear_faults(&self) {
+        self.lock().faults.clear();
+    }
+
     /// Access tokens issued from now on live this long.
     pub fn set_token_lifetime(&self, secs: u64) {
         self.lock().token_lifetime = secs;

@@ -277,7 +277,7 @@ fn lost_replies_until_the_deadline_revoke_every_key_and_keep_the_previous_file()
 }
 
 #[test]
-fn a_lost_reply_that_cannot_be_checked_stops_retrying_and_names_the_marker() {
+fn a_lost_reply_that_cannot_be_checked_is_named_and_revoked_by_the_next_run() {
     let t = T::new();
     let out = t.p("run/ts");
     fs::write(&out, b"previous\n").expect("write");
@@ -301,6 +301,22 @@ fn a_lost_reply_that_cannot_be_checked_stops_retrying_and_names_the_marker() {
         r.stderr
     );
     assert_eq!(fs::read(&out).expect("read"), b"previous\n");
+    assert_eq!(t.state("ts")["lost_markers"], serde_json::json!([marker]));
+    t.audit_status();
+    // The API lists keys again: the next run revokes what the lost reply created.
+    t.fake.clear_faults();
+    let r = t.provision(&out, &[]);
+    ok(&r);
+    assert!(
+        r.stderr.contains(&format!(
+            "revoked 1 key(s) left by an earlier run's lost reply ({marker})"
+        )),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(t.fake.key_json(&live[0].0).expect("k")["invalid"], true);
+    assert_eq!(t.assert_accounted(&[&out]), 1);
+    assert!(t.state("ts").get("lost_markers").is_none(), "settled");
 }
 
 #[test]
