@@ -196,10 +196,11 @@ fn sha256_hex(bytes: &[u8]) -> String {
 /// Largest `--out` file the reuse check reads (a JSON key file is a few hundred bytes).
 const REUSE_READ_LIMIT: u64 = 64 << 10;
 
-/// The file at `out` as it is now: absent, a regular file's bytes, or something else.
+/// The file at `out` as it is now: absent, a regular file's bytes and (mode, uid, gid), or
+/// something else.
 enum Previous {
     Absent,
-    Bytes(Zeroizing<Vec<u8>>),
+    Bytes(Zeroizing<Vec<u8>>, (u32, u32, u32)),
     Unknown,
 }
 
@@ -208,9 +209,10 @@ fn read_out(out: &Path) -> Previous {
     match std::fs::symlink_metadata(out) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Previous::Absent,
         Ok(m) if m.is_file() && m.len() <= REUSE_READ_LIMIT => {
+            use std::os::unix::fs::MetadataExt;
             let origin = Origin::File(out.to_path_buf());
             match source::read_limited(&origin, REUSE_READ_LIMIT, "a provisioned key") {
-                Ok(b) => Previous::Bytes(b),
+                Ok(b) => Previous::Bytes(b, (m.mode() & 0o7777, m.uid(), m.gid())),
                 Err(_) => Previous::Unknown,
             }
         }
@@ -221,7 +223,7 @@ fn read_out(out: &Path) -> Previous {
 /// Whether the file at `out` holds exactly what hashes to `sha256`.
 fn holds(out: &Path, sha256: Option<&str>) -> bool {
     match (read_out(out), sha256) {
-        (Previous::Bytes(b), Some(want)) => sha256_hex(&b) == want,
+        (Previous::Bytes(b, _), Some(want)) => sha256_hex(&b) == want,
         _ => false,
     }
 }
@@ -412,7 +414,15 @@ fn settle_lost(prev: Option<&Record>, minter: &mut Minter, creds: &Credentials) 
 /// is revoked by now): its bytes, or no file.
 fn put_back(req: &Request, before: Previous, record: &Record) {
     let restored = match before {
-        Previous::Bytes(b) => sink::write_atomic(&req.out, &b, &req.write).map(|()| true),
+        Previous::Bytes(b, (mode, uid, gid)) => {
+            let as_before = WriteOptions {
+                mode,
+                uid: Some(uid),
+                gid: Some(gid),
+                ..req.write.clone()
+            };
+            sink::write_atomic(&req.out, &b, &as_before).map(|()| true)
+        }
         Previous::Absent if holds(&req.out, record.out_sha256.as_deref()) => sink::remove(&req.out),
         Previous::Absent => Ok(false),
         Previous::Unknown => Ok(false),
