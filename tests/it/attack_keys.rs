@@ -140,16 +140,12 @@ impl T {
         live.len()
     }
 
-    /// Names left in a directory that look like our temp files.
+    /// Temp files (`.NAME.tskeyctl-…`) left anywhere under `dir`.
     fn temp_files(&self, dir: &Path) -> Vec<String> {
-        fs::read_dir(dir)
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .filter(|n| n.starts_with(".tskeyctl") || n.contains(".tmp"))
-                    .collect()
-            })
-            .unwrap_or_default()
+        crate::util::snapshot(dir)
+            .into_keys()
+            .filter(|p| p.contains(".tskeyctl-"))
+            .collect()
     }
 
     fn creates(&self) -> usize {
@@ -232,7 +228,7 @@ fn lost_reply_is_found_and_revoked(fault: Fault) {
     let d = t.fake.key_descriptions();
     assert_eq!(d[0], d[1]);
     assert!(d[0].starts_with("tskeyctl-"), "{d:?}");
-    assert!(t.temp_files(&t.p("run")).is_empty());
+    assert!(t.temp_files(t.dir.path()).is_empty());
     t.audit_status();
 }
 
@@ -272,7 +268,7 @@ fn lost_replies_until_the_deadline_revoke_every_key_and_keep_the_previous_file()
         (st["result"].as_str(), st["exit_code"].as_u64()),
         (Some("error"), Some(75))
     );
-    assert!(t.temp_files(&t.p("run")).is_empty());
+    assert!(t.temp_files(t.dir.path()).is_empty());
     t.audit_status();
 }
 
@@ -317,6 +313,7 @@ fn a_lost_reply_that_cannot_be_checked_is_named_and_revoked_by_the_next_run() {
     assert_eq!(t.fake.key_json(&live[0].0).expect("k")["invalid"], true);
     assert_eq!(t.assert_accounted(&[&out]), 1);
     assert!(t.state("ts").get("lost_markers").is_none(), "settled");
+    assert!(t.temp_files(t.dir.path()).is_empty());
 }
 
 #[test]
@@ -416,7 +413,7 @@ fn twenty_runs_with_different_names_on_one_out_leave_exactly_one_live_key() {
     }
     assert_eq!(t.creates(), 1, "the losers mint nothing");
     assert_eq!(t.assert_accounted(&[&out]), 1);
-    assert!(t.temp_files(&t.p("run")).is_empty());
+    assert!(t.temp_files(t.dir.path()).is_empty());
     t.audit_status();
 }
 
@@ -445,6 +442,7 @@ fn a_pending_record_left_by_a_run_cut_short_is_settled_by_the_next_run() {
     assert_eq!(t.fake.key_json(&first).expect("k")["invalid"], true);
     assert_eq!(t.assert_accounted(&[&out]), 1);
     assert_eq!(t.state("ts")["revoked_ids"], serde_json::json!([first]));
+    assert!(t.temp_files(t.dir.path()).is_empty());
 }
 
 /// Runs `script` in a private mount namespace (root only); `None` with a notice otherwise.
@@ -466,7 +464,7 @@ fn in_mount_namespace(test: &str, script: &str) -> Option<std::process::Output> 
 }
 
 /// State and output on one tmpfs of `pages` pages: the run can mint, then runs out of space.
-fn disk_full_case(test: &str, pages: u32, what_fails: &str) {
+fn disk_full_case(test: &str, pages: u32, what_fails: &str, record_says: &str) {
     let t = T::new();
     let mnt = t.p("mnt");
     fs::create_dir(&mnt).expect("mkdir");
@@ -479,7 +477,7 @@ set +e
 {bin} -vv provision --source {src} --out {mnt}/run/ts --tags tag:server --api-url {url} \
   --state-dir {mnt}/state; echo "code=$?"
 echo "out:"; ls -a {mnt}/run
-echo "state:"; cat {mnt}/state/ts/state.json
+echo "state:"; ls -a {mnt}/state/ts; cat {mnt}/state/ts/state.json
 "#,
         size = pages * 4096,
         mnt = s(&mnt),
@@ -507,6 +505,8 @@ echo "state:"; cat {mnt}/state/ts/state.json
         .unwrap_or("");
     assert_eq!(listing, ".\n..\n", "{stdout}");
     assert!(!stdout.contains(".tskeyctl"), "{stdout}");
+    let record = stdout.split("state:\n").nth(1).unwrap_or("");
+    assert!(record.contains(record_says), "{record}");
     assert_no_secret("stdout", &stdout, &t.secrets());
     assert_no_secret("stderr", &stderr, &t.secrets());
 }
@@ -519,6 +519,7 @@ fn disk_full_after_the_write_revokes_the_key_and_puts_the_previous_file_back() {
         "disk_full_after_the_write",
         2,
         "put back what was there before this run",
+        "\"exit_code\": 73",
     );
 }
 
@@ -529,6 +530,9 @@ fn disk_full_before_the_write_revokes_the_key_and_leaves_out_alone() {
         "disk_full_before_the_write",
         1,
         "after the state could not be saved",
+        // The failure itself could not be recorded either: the record proven at the start
+        // (no key) stays.
+        "\"key_id\": null",
     );
 }
 
@@ -588,6 +592,7 @@ fn revoke_never_sends_credentials_to_the_api_url_in_state() {
         );
         assert!(got.lock().expect("lock").is_empty());
         assert_eq!(t.fake.key_json(&id).expect("k")["invalid"], true);
+        assert!(t.temp_files(t.dir.path()).is_empty());
         assert!(
             r.stderr.contains("revoking it through the configured API"),
             "{}",
@@ -654,6 +659,7 @@ fn records_are_absolute_so_revoke_and_status_work_from_any_directory() {
     ok(&r);
     assert_eq!(t.fake.key_json(&id).expect("k")["invalid"], true);
     assert!(!t.p("run/ts").exists());
+    assert!(t.temp_files(t.dir.path()).is_empty());
     assert_eq!(t.assert_accounted(&[]), 0);
     t.audit_status();
 }
