@@ -276,16 +276,23 @@ fn run_locked(
     let creds = match material {
         Material::AuthKey(key) => {
             let contents = render(req, &key, None)?;
+            let before = read_out(&req.out);
             sink::write_atomic(&req.out, &contents, &req.write)?;
             record.key_id = auth_key_id(&key);
             record.out_sha256 = Some(sha256_hex(&contents));
             record.result = Some(RunResult::Ok);
             record.exit_code = Some(0);
+            record.last_run = Some(now);
+            if let Err(e) = locked.save(&record) {
+                // A failed run leaves --out as it was.
+                put_back(req, before, &record);
+                return Err(e.into());
+            }
             log::info(format!(
                 "{}: wrote the auth key from the source",
                 req.out.display()
             ));
-            return Ok((Outcome::WroteAuthKey, Some(record)));
+            return Ok((Outcome::WroteAuthKey, None));
         }
         Material::OAuth(client) => Credentials::OAuth(client),
         Material::ApiKey(key) => Credentials::ApiKey(key),
@@ -410,8 +417,8 @@ fn settle_lost(prev: Option<&Record>, minter: &mut Minter, creds: &Credentials) 
     left
 }
 
-/// Puts back the file that was at `--out` before this run wrote `record`'s key there (which
-/// is revoked by now): its bytes, or no file.
+/// Puts back the file that was at `--out` before this run wrote `record`'s key there (a
+/// minted one is revoked by now): its bytes, mode and owner, or no file.
 fn put_back(req: &Request, before: Previous, record: &Record) {
     let restored = match before {
         Previous::Bytes(b, (mode, uid, gid)) => {
@@ -433,7 +440,7 @@ fn put_back(req: &Request, before: Previous, record: &Record) {
             req.out.display()
         )),
         Err(e) => log::warn(format!(
-            "{}: could not put back what was there before (it holds the revoked key): {e}",
+            "{}: could not put back what was there before (it holds this run's key): {e}",
             req.out.display()
         )),
     }
