@@ -15,6 +15,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use ureq::http::{self, Method};
 use ureq::{Agent, RequestExt};
 use zeroize::Zeroizing;
@@ -97,21 +98,23 @@ pub(super) enum Body {
     Json(Vec<u8>),
 }
 
-/// Percent-encodes one path segment or form value.
+/// Everything but RFC 3986's unreserved characters (letters, digits, `-._~`) is escaped.
+const ESCAPED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Percent-encodes one form value into `out` (a secret's buffer: no copy is made elsewhere).
 pub(super) fn encode(s: &str, out: &mut Vec<u8>) {
-    for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b);
-        } else {
-            out.extend_from_slice(format!("%{b:02X}").as_bytes());
-        }
+    for chunk in utf8_percent_encode(s, ESCAPED) {
+        out.extend_from_slice(chunk.as_bytes());
     }
 }
 
+/// One percent-encoded path segment.
 pub(super) fn segment(s: &str) -> String {
-    let mut v = Vec::new();
-    encode(s, &mut v);
-    String::from_utf8(v).unwrap_or_default()
+    utf8_percent_encode(s, ESCAPED).to_string()
 }
 
 /// Run before retrying an attempt that may have acted on the server: `Ok` once whatever it did
@@ -391,5 +394,21 @@ fn classify(e: ureq::Error) -> Once {
                 sent,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_encoding_keeps_only_unreserved_characters() {
+        assert_eq!(segment("example.com"), "example.com");
+        assert_eq!(segment("a b/c?d%e"), "a%20b%2Fc%3Fd%25e");
+        assert_eq!(segment("kAbC-1_2~x"), "kAbC-1_2~x");
+        assert_eq!(segment("ü"), "%C3%BC");
+        let mut v = Vec::new();
+        encode("tskey-client-k1-a+b=c&d", &mut v);
+        assert_eq!(v, b"tskey-client-k1-a%2Bb%3Dc%26d");
     }
 }
