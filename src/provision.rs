@@ -20,12 +20,13 @@ use std::time::{Duration, SystemTime};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::decode::{self, DecryptOptions, Format, Identities, Kind};
+use crate::decode::{self, IfPlain, OpenOptions, Opened};
 use crate::error::Error;
 use crate::log;
 use crate::material::{self, Material, MaterialError, Want};
 use crate::mint::{ApiSettings, Credentials, KeyOverrides, MintError, MintedKey, Minter};
 use crate::sink::{self, WriteOptions};
+use crate::sops::{Format, Identities};
 use crate::source::{self, Origin};
 pub use crate::state::OutputFormat;
 use crate::state::{self, Flags, Locked, MaterialKind, Record, RunResult, Timestamp};
@@ -527,13 +528,14 @@ pub fn material_from_source(
     let origin = Origin::from_arg(source);
     let name = origin.to_string();
     let data = source::read_limited(&origin, SOURCE_LIMIT, "a secret source")?;
-    let kind = match input_type {
-        Some(f) => Kind::Sops(f),
-        None => decode::detect(&origin, &data),
+    let opts = OpenOptions {
+        input_type,
+        if_plain: IfPlain::Keep,
+        ignore_mac: false,
     };
-    let text = match kind {
-        Kind::Sops(format) => {
-            let doc = decode::decrypt(&origin, &data, format, &ids(), DecryptOptions::default())?;
+    let text = match decode::open(&origin, data, &opts, &mut || ids())? {
+        Opened::Sops(doc) => {
+            let format = doc.format();
             if let Some(k) = key {
                 let leaf = doc.get(k)?;
                 return classify_text(&format!("{name} (key {k})"), &leaf, None);
@@ -548,8 +550,7 @@ pub fn material_from_source(
             }
             doc.get("data")?
         }
-        Kind::Age => decode::decrypt_age(&origin, &data, &ids())?,
-        Kind::Plain => data,
+        Opened::Age(text) | Opened::Plain(text) => text,
     };
     classify_text(&name, &text, key)
 }

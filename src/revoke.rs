@@ -11,12 +11,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::credentials::{Credentials, CredentialsError};
-use crate::decode::{Format, Identities};
 use crate::error::Error;
 use crate::log;
 use crate::mint::{ApiSettings, Deleted, Minter};
 use crate::provision::material_from_source;
 use crate::sink;
+use crate::sops::{Format, Identities};
 use crate::state::{self, MaterialKind, Record, RunResult, Timestamp};
 
 /// What to revoke, and what else to undo.

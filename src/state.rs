@@ -69,6 +69,17 @@ pub enum OutputFormat {
     Json,
 }
 
+impl OutputFormat {
+    /// The name used in state records and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutputFormat::Raw => "raw",
+            OutputFormat::Env => "env",
+            OutputFormat::Json => "json",
+        }
+    }
+}
+
 /// What the source held.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MaterialKind {

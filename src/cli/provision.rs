@@ -9,13 +9,14 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::mint::{ApiArgs, CredentialArgs, KeyOptionArgs, parse_duration};
+use super::parse_format;
 use super::sops::load_identities;
-use crate::decode::{Format, Identities};
 use crate::error::Error;
 use crate::log;
 use crate::provision::{self, MintWith, OutputFormat, Request};
 use crate::revoke::{self, CredentialsFrom};
 use crate::sink::WriteOptions;
+use crate::sops::{Format, Identities};
 use crate::state;
 
 const STATE_DIR: &str = "/var/lib/tskeyctl";
@@ -50,7 +51,7 @@ pub struct ProvisionArgs {
     out: PathBuf,
     /// raw: the key and a newline; env: TS_AUTHKEY=<key>; json: the key and its metadata.
     #[arg(long, value_enum, default_value = "raw")]
-    format: FormatArg,
+    format: OutputFormat,
     /// Variable name for --format env.
     #[arg(long, value_name = "NAME", default_value = "TS_AUTHKEY")]
     env_name: String,
@@ -87,24 +88,21 @@ pub struct ProvisionArgs {
     api: ApiArgs,
 }
 
-/// How the key is laid out in the output file (`--format`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-enum FormatArg {
-    /// The bare key and a newline (`services.tailscale.authKeyFile`).
-    Raw,
-    /// `TS_AUTHKEY=<key>` and a newline (a sidecar's `EnvironmentFile=`).
-    Env,
-    /// A JSON object with the key and what is known about it.
-    Json,
-}
+/// `--format`: the library's layouts as clap values (only the CLI knows clap).
+impl clap::ValueEnum for OutputFormat {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[OutputFormat::Raw, OutputFormat::Env, OutputFormat::Json]
+    }
 
-impl From<FormatArg> for OutputFormat {
-    fn from(f: FormatArg) -> Self {
-        match f {
-            FormatArg::Raw => OutputFormat::Raw,
-            FormatArg::Env => OutputFormat::Env,
-            FormatArg::Json => OutputFormat::Json,
-        }
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        let help = match self {
+            OutputFormat::Raw => "The bare key and a newline (`services.tailscale.authKeyFile`)",
+            OutputFormat::Env => {
+                "`TS_AUTHKEY=<key>` and a newline (a sidecar's `EnvironmentFile=`)"
+            }
+            OutputFormat::Json => "A JSON object with the key and what is known about it",
+        };
+        Some(clap::builder::PossibleValue::new(self.as_str()).help(help))
     }
 }
 
@@ -119,11 +117,6 @@ fn absolute(p: &Path) -> Result<PathBuf, Error> {
             p.display()
         ))
     })
-}
-
-fn parse_format(s: &str) -> Result<Format, String> {
-    Format::parse(s)
-        .ok_or_else(|| format!("unknown format {s:?} (yaml, json, dotenv, ini, binary)"))
 }
 
 fn parse_mode(s: &str) -> Result<u32, Error> {
@@ -208,7 +201,7 @@ pub fn provision(a: ProvisionArgs) -> Result<(), Error> {
     let req = Request {
         name: name_of(a.name.as_ref(), &a.out)?,
         out: absolute(&a.out)?,
-        format: a.format.into(),
+        format: a.format,
         env_name: a.env_name.clone(),
         write,
         state_dir: a.state_dir.clone(),
