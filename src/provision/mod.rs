@@ -14,22 +14,28 @@
 //! unless `--out` holds it. Runs are serialized per name and per output file, and a file that
 //! another name's live key occupies is refused, so two names never share one key file.
 
+mod keys;
+mod output;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::decode::{self, IfPlain, OpenOptions, Opened};
 use crate::error::Error;
 use crate::log;
 use crate::material::{self, Material, MaterialError, Want};
-use crate::mint::{ApiSettings, Credentials, KeyOverrides, MintError, MintedKey, Minter};
+use crate::mint::{ApiSettings, Credentials, KeyOverrides, MintError};
 use crate::sink::{self, WriteOptions};
 use crate::sops::{Format, Identities};
 use crate::source::{self, Origin};
 pub use crate::state::OutputFormat;
 use crate::state::{self, Flags, Locked, MaterialKind, Record, RunResult, Timestamp};
+pub use keys::write_or_revoke;
+use keys::{revoke_previous, revoke_unused, settle_lost, settle_pending};
+pub use output::canonical_out;
+use output::{auth_key_id, holds, put_back, read_out, render, sha256_hex};
 
 /// Everything `provision` needs, validated by the CLI. Paths are absolute.
 #[derive(Debug)]
@@ -65,44 +71,6 @@ pub enum Outcome {
     WroteAuthKey,
     /// A key was minted and written.
     Minted { id: String },
-}
-
-/// Writes with `write`; if that fails, revokes the key `id` just minted (nobody holds it) and
-/// returns the write's error. The one "write, or revoke the new key" step of `provision` and
-/// `mint -o`.
-pub fn write_or_revoke<E: Into<Error>>(
-    minter: &mut Minter,
-    creds: &Credentials,
-    id: &str,
-    write: impl FnOnce() -> Result<(), E>,
-) -> Result<(), Error> {
-    write().map_err(|e| {
-        revoke_unused(minter, creds, id, "the write failed");
-        e.into()
-    })
-}
-
-/// Revokes a key this run minted but could not deliver or record.
-fn revoke_unused(minter: &mut Minter, creds: &Credentials, id: &str, why: &str) {
-    match minter.revoke_key(creds, id) {
-        Ok(_) => log::warn(format!("revoked the unused new key {id} after {why}")),
-        Err(r) => log::warn(format!(
-            "could not revoke the unused new key {id} after {why}: {r}"
-        )),
-    }
-}
-
-/// `out` absolute, with its directory resolved (symlinks, `..`): what two spellings of one file
-/// have in common. A directory that does not exist yet (`--mkdir`) is taken as written.
-pub fn canonical_out(out: &Path) -> PathBuf {
-    let abs = std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf());
-    match (abs.parent(), abs.file_name()) {
-        (Some(dir), Some(name)) => dir
-            .canonicalize()
-            .map(|d| d.join(name))
-            .unwrap_or_else(|_| abs.clone()),
-        _ => abs,
-    }
 }
 
 /// Runs `provision` for one name. `load` yields the decoded material.
@@ -184,48 +152,6 @@ fn base_record(req: &Request) -> Record {
         source: req.source.clone(),
         source_key: req.source_key.clone(),
         ..Record::default()
-    }
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// Largest `--out` file the reuse check reads (a JSON key file is a few hundred bytes).
-const REUSE_READ_LIMIT: u64 = 64 << 10;
-
-/// The file at `out` as it is now: absent, a regular file's bytes and (mode, uid, gid), or
-/// something else.
-enum Previous {
-    Absent,
-    Bytes(Zeroizing<Vec<u8>>, (u32, u32, u32)),
-    Unknown,
-}
-
-/// Reads a regular file at `out` (never through a symlink), up to [`REUSE_READ_LIMIT`].
-fn read_out(out: &Path) -> Previous {
-    match std::fs::symlink_metadata(out) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Previous::Absent,
-        Ok(m) if m.is_file() && m.len() <= REUSE_READ_LIMIT => {
-            use std::os::unix::fs::MetadataExt;
-            let origin = Origin::File(out.to_path_buf());
-            match source::read_limited(&origin, REUSE_READ_LIMIT, "a provisioned key") {
-                Ok(b) => Previous::Bytes(b, (m.mode() & 0o7777, m.uid(), m.gid())),
-                Err(_) => Previous::Unknown,
-            }
-        }
-        _ => Previous::Unknown,
-    }
-}
-
-/// Whether the file at `out` holds exactly what hashes to `sha256`.
-fn holds(out: &Path, sha256: Option<&str>) -> bool {
-    match (read_out(out), sha256) {
-        (Previous::Bytes(b, _), Some(want)) => sha256_hex(&b) == want,
-        _ => false,
     }
 }
 
@@ -370,147 +296,6 @@ previous one could not be added to the record: {e}",
         }
     }
     Ok((Outcome::Minted { id: minted.id }, None))
-}
-
-/// A pending record left by a run cut short names a key that may never have reached `--out`:
-/// revoke it unless `--out` holds it. Returns whether it was revoked (then it is no previous
-/// key to speak of).
-fn settle_pending(req: &Request, prev: &Record, minter: &mut Minter, creds: &Credentials) -> bool {
-    let Some(id) = prev.live_minted_key() else {
-        return false;
-    };
-    if prev.result != Some(RunResult::Pending) || holds(&req.out, prev.out_sha256.as_deref()) {
-        return false;
-    }
-    match minter.revoke_key(creds, id) {
-        Ok(_) => {
-            log::warn(format!(
-                "revoked key {id}, left pending by an earlier run that did not write it"
-            ));
-            true
-        }
-        Err(e) => {
-            log::warn(format!(
-                "could not revoke key {id}, left pending by an earlier run: {e}"
-            ));
-            false
-        }
-    }
-}
-
-/// Revokes the keys of the lost replies an earlier run recorded; returns the markers still
-/// unsettled (kept in the record for the next run).
-fn settle_lost(prev: Option<&Record>, minter: &mut Minter, creds: &Credentials) -> Vec<String> {
-    let mut left = Vec::new();
-    for marker in prev.map(|p| p.lost_markers.as_slice()).unwrap_or_default() {
-        match minter.revoke_marked(creds, marker) {
-            Ok(n) => log::info(format!(
-                "revoked {n} key(s) left by an earlier run's lost reply ({marker})"
-            )),
-            Err(e) => {
-                log::warn(format!(
-                    "could not look for keys left by an earlier run's lost reply ({marker}): {e}"
-                ));
-                left.push(marker.clone());
-            }
-        }
-    }
-    left
-}
-
-/// Puts back the file that was at `--out` before this run wrote `record`'s key there (a
-/// minted one is revoked by now): its bytes, mode and owner, or no file.
-fn put_back(req: &Request, before: Previous, record: &Record) {
-    let restored = match before {
-        Previous::Bytes(b, (mode, uid, gid)) => {
-            let as_before = WriteOptions {
-                mode,
-                uid: Some(uid),
-                gid: Some(gid),
-                ..req.write.clone()
-            };
-            sink::write_atomic(&req.out, &b, &as_before).map(|()| true)
-        }
-        Previous::Absent if holds(&req.out, record.out_sha256.as_deref()) => sink::remove(&req.out),
-        Previous::Absent => Ok(false),
-        Previous::Unknown => Ok(false),
-    };
-    match restored {
-        Ok(_) => log::warn(format!(
-            "{}: put back what was there before this run",
-            req.out.display()
-        )),
-        Err(e) => log::warn(format!(
-            "{}: could not put back what was there before (it holds this run's key): {e}",
-            req.out.display()
-        )),
-    }
-}
-
-/// Revokes the key `prev` recorded (if tskeyctl minted it, it is not `new_id` and not revoked
-/// yet). Returns whether `record` changed.
-fn revoke_previous(
-    minter: &mut Minter,
-    creds: &Credentials,
-    prev: &Record,
-    new_id: &str,
-    record: &mut Record,
-) -> bool {
-    let Some(old) = prev.live_minted_key().filter(|id| *id != new_id) else {
-        return false;
-    };
-    match minter.revoke_key(creds, old) {
-        Ok(_) => {
-            log::info(format!("revoked the previous key {old}"));
-            record.note_revoked(old);
-            true
-        }
-        // The new key is in place; a failed revoke is reported, not fatal.
-        Err(e) => {
-            log::warn(format!("could not revoke the previous key {old}: {e}"));
-            false
-        }
-    }
-}
-
-/// `tskey-auth-<id>-<secret>` → `<id>` (ids are not secret; they name keys in the admin console).
-fn auth_key_id(key: &str) -> Option<String> {
-    let rest = key.strip_prefix("tskey-auth-")?;
-    let (id, secret) = rest.split_once('-')?;
-    (!id.is_empty() && !secret.is_empty()).then(|| id.to_string())
-}
-
-fn render(
-    req: &Request,
-    key: &str,
-    minted: Option<&MintedKey>,
-) -> Result<Zeroizing<Vec<u8>>, Error> {
-    let text = match req.format {
-        OutputFormat::Raw => Zeroizing::new(format!("{key}\n")),
-        OutputFormat::Env => Zeroizing::new(format!("{}={key}\n", req.env_name)),
-        OutputFormat::Json => {
-            let mut v = serde_json::json!({ "authkey": key });
-            if let Some(m) = minted {
-                v["id"] = m.id.clone().into();
-                v["created"] = m.created.clone().into();
-                v["expires"] = m.expires.clone().into();
-                v["tags"] = m.tags.clone().into();
-                v["reusable"] = m.reusable.into();
-                v["ephemeral"] = m.ephemeral.into();
-                v["preauthorized"] = m.preauthorized.into();
-            } else if let Some(id) = auth_key_id(key) {
-                v["id"] = id.into();
-            }
-            let s = Zeroizing::new(format!("{v:#}\n"));
-            if let Some(obj) = v.as_object_mut() {
-                if let Some(serde_json::Value::String(k)) = obj.get_mut("authkey") {
-                    zeroize::Zeroize::zeroize(k);
-                }
-            }
-            s
-        }
-    };
-    Ok(Zeroizing::new(text.as_bytes().to_vec()))
 }
 
 /// Largest source file read.
