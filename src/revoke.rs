@@ -88,29 +88,49 @@ fn revoke_recorded(
     creds: CredentialsFrom,
     api: &ApiSettings,
 ) -> Result<Outcome, Error> {
-    let outcome = match (rec.minted, rec.key_id.clone(), rec.revoked) {
-        (true, Some(id), None) => {
+    let live = rec.live_minted_key().map(str::to_owned);
+    // The API is needed for the live key, and for the keys of lost create replies an earlier
+    // run recorded by marker.
+    let mut api_with = match (&live, rec.lost_markers.is_empty()) {
+        (None, true) => None,
+        _ => {
             let creds = credentials_for(rec, creds)?;
             let url = api.url_for(Some(&creds));
             if let Some(recorded) = rec.api_url.as_deref().filter(|u| *u != url) {
                 log::info(format!(
-                    "key {id} was minted through {recorded}; revoking it through the configured \
-API {url}"
+                    "{} was minted through {recorded}; revoking through the configured API {url}",
+                    live.as_deref()
+                        .map_or("a key".into(), |id| format!("key {id}"))
                 ));
             }
-            let mut minter = api.minter(Some(&creds))?;
-            match minter.revoke_key(&creds, &id)? {
+            let minter = api.minter(Some(&creds))?;
+            Some((minter, creds))
+        }
+    };
+    if let Some((minter, creds)) = &mut api_with {
+        for marker in rec.lost_markers.clone() {
+            let n = minter.revoke_marked(creds, &marker)?;
+            log::info(format!(
+                "revoked {n} key(s) left by a lost create reply ({marker})"
+            ));
+            rec.lost_markers.retain(|m| *m != marker);
+        }
+    }
+    let outcome = match (rec.minted, rec.key_id.clone(), rec.revoked, &mut api_with) {
+        (true, Some(id), None, Some((minter, creds))) => {
+            let (minter, creds) = (minter, &*creds);
+            match minter.revoke_key(creds, &id)? {
                 Deleted::Removed => log::info(format!("revoked key {id}")),
                 Deleted::AlreadyGone => log::info(format!("key {id} was already gone")),
             }
             if req.delete_device {
-                delete_devices(&mut minter, &creds, rec)?;
+                delete_devices(minter, creds, rec)?;
             }
             rec.revoked = Some(Timestamp::now());
             rec.note_revoked(&id);
             Outcome::Revoked { id }
         }
-        (true, Some(id), Some(when)) => {
+        (true, Some(id), Some(when), _) => {
             log::info(format!("key {id} was revoked at {when}"));
             Outcome::AlreadyRevoked { id }
         }

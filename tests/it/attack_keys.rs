@@ -272,8 +272,9 @@ fn lost_replies_until_the_deadline_revoke_every_key_and_keep_the_previous_file()
     t.audit_status();
 }
 
-#[test]
-fn a_lost_reply_that_cannot_be_checked_is_named_and_revoked_by_the_next_run() {
+/// A create reply lost while the keys cannot be listed either: the run stops (75), names the
+/// marker and records it. Returns the test setup, `--out`, the marker and the orphan's id.
+fn unsettled_run() -> (T, PathBuf, String, String) {
     let t = T::new();
     let out = t.p("run/ts");
     fs::write(&out, b"previous\n").expect("write");
@@ -289,7 +290,7 @@ fn a_lost_reply_that_cannot_be_checked_is_named_and_revoked_by_the_next_run() {
     );
     let live = t.fake.live_keys();
     assert_eq!(live.len(), 1);
-    let marker = &t.fake.key_descriptions()[0];
+    let marker = t.fake.key_descriptions()[0].clone();
     assert!(
         r.stderr.contains("a key may have been created")
             && r.stderr.contains(&format!("{marker:?}")),
@@ -299,8 +300,15 @@ fn a_lost_reply_that_cannot_be_checked_is_named_and_revoked_by_the_next_run() {
     assert_eq!(fs::read(&out).expect("read"), b"previous\n");
     assert_eq!(t.state("ts")["lost_markers"], serde_json::json!([marker]));
     t.audit_status();
-    // The API lists keys again: the next run revokes what the lost reply created.
+    // The API lists keys again.
     t.fake.clear_faults();
+    let id = live[0].0.clone();
+    (t, out, marker, id)
+}
+
+#[test]
+fn a_lost_reply_that_cannot_be_checked_is_named_and_revoked_by_the_next_run() {
+    let (t, out, marker, orphan) = unsettled_run();
     let r = t.provision(&out, &[]);
     ok(&r);
     assert!(
@@ -310,10 +318,30 @@ fn a_lost_reply_that_cannot_be_checked_is_named_and_revoked_by_the_next_run() {
         "{}",
         r.stderr
     );
-    assert_eq!(t.fake.key_json(&live[0].0).expect("k")["invalid"], true);
+    assert_eq!(t.fake.key_json(&orphan).expect("k")["invalid"], true);
     assert_eq!(t.assert_accounted(&[&out]), 1);
     assert!(t.state("ts").get("lost_markers").is_none(), "settled");
     assert!(t.temp_files(t.dir.path()).is_empty());
+}
+
+#[test]
+fn a_lost_reply_that_cannot_be_checked_is_revoked_by_revoke() {
+    let (t, out, marker, orphan) = unsettled_run();
+    // The unit stops instead: `revoke` settles the marker too (the name's own key was never
+    // written, so there is nothing else to revoke).
+    let r = t.run(&["revoke", "--name", "ts"]);
+    ok(&r);
+    assert!(
+        r.stderr.contains(&format!(
+            "revoked 1 key(s) left by a lost create reply ({marker})"
+        )),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(t.fake.key_json(&orphan).expect("k")["invalid"], true);
+    assert_eq!(t.assert_accounted(&[&out]), 0);
+    assert!(t.state("ts").get("lost_markers").is_none(), "settled");
+    assert_eq!(fs::read(&out).expect("read"), b"previous\n");
 }
 
 #[test]
@@ -629,7 +657,7 @@ fn revoke_never_sends_credentials_to_the_api_url_in_state() {
         assert_eq!(t.fake.key_json(&id).expect("k")["invalid"], true);
         assert!(t.temp_files(t.dir.path()).is_empty());
         assert!(
-            r.stderr.contains("revoking it through the configured API"),
+            r.stderr.contains("revoking through the configured API"),
             "{}",
             r.stderr
         );
