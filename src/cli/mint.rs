@@ -82,7 +82,9 @@ pub struct KeyOptionArgs {
     /// Key lifetime, 1s…90d (humantime: 90s, 15m, 1h, 7d).
     #[arg(long, value_name = "DURATION", default_value = "1h")]
     pub expiry: String,
-    /// Description shown in the admin console (≤ 50 of A-Z a-z 0-9 space -).
+    /// Description shown in the admin console (≤ 50 of A-Z a-z 0-9 space -). A run marker
+    /// (tskeyctl-XXXXXXXXXXXX) is appended, by which a key whose reply was lost is found and
+    /// revoked; the text is shortened to 28 characters if need be.
     #[arg(long, value_name = "TEXT")]
     pub description: Option<String>,
 }
