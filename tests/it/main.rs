@@ -8,6 +8,8 @@
 //! need the unprivileged attacker account (`tskeyctl-attacker`, made by `.ci/run`) skip without it.
 
 mod architecture;
+mod attack_keys;
+mod attack_state;
 #[path = "../fake_tailscale/mod.rs"]
 mod fake_tailscale;
 mod util;
