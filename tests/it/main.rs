@@ -24,6 +24,8 @@ mod util;
 
 // Tests.
 mod architecture;
+mod attack_keys;
+mod attack_state;
 mod cli_docs;
 mod examples;
 mod fake_tailscale_api;

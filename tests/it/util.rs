@@ -45,8 +45,13 @@ pub fn command(args: &[&str], envs: &[(&str, &str)]) -> Command {
 
 /// Runs `tskeyctl ARGS` with only `envs` (plus PATH) in the environment and stdin closed.
 pub fn run(args: &[&str], envs: &[(&str, &str)]) -> Run {
+    run_command(command(args, envs))
+}
+
+/// Runs `cmd` (built by [`command`], then adjusted: another working directory…) to completion.
+pub fn run_command(mut cmd: Command) -> Run {
     let started = Instant::now();
-    let out = command(args, envs).output().expect("run tskeyctl");
+    let out = cmd.output().expect("run tskeyctl");
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
