@@ -22,6 +22,7 @@ pub mod install;
 pub mod log;
 pub mod material;
 pub mod mint;
+pub mod perm;
 pub mod provision;
 pub mod sink;
 pub mod source;

@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::material::OAuthClient;
 use crate::mint::credentials::{self, Sources};
 use crate::mint::{self, Credentials, KeyOptions, MintError, Minter};
-use crate::sink::{self, WriteOptions};
+use crate::sink::{self, Special, WriteOptions};
 
 /// Where the API credentials come from (first found wins, see `tskeyctl mint --help`).
 #[derive(Args, Debug, Clone, Default)]
@@ -212,6 +212,15 @@ pub fn mint(a: MintArgs) -> Result<(), Error> {
     // Option values first: a typo costs neither a file read nor a request.
     a.key.resolve(None)?;
     parse_duration("--deadline", &a.api.deadline)?;
+    let write = WriteOptions {
+        mode: 0o600,
+        allow_sticky_dir: true,
+        special: Special::WriteInto,
+        ..WriteOptions::default()
+    };
+    if let Some(path) = output_path(&a.output) {
+        sink::preflight(path, &write)?;
+    }
     let resolved = a.credentials.resolve()?;
     let creds = resolved.credentials;
     let opts = a.key.resolve(Some(&creds))?;
@@ -222,12 +231,7 @@ pub fn mint(a: MintArgs) -> Result<(), Error> {
     out.push('\n');
     match output_path(&a.output) {
         Some(path) => {
-            let opts = WriteOptions {
-                mode: 0o600,
-                allow_sticky_dir: true,
-                ..WriteOptions::default()
-            };
-            if let Err(e) = sink::write_atomic(path, out.as_bytes(), &opts) {
+            if let Err(e) = sink::write_atomic(path, out.as_bytes(), &write) {
                 // Never leave a valid key behind that nobody holds (as provision does).
                 match minter.revoke_key(&creds, &minted.id) {
                     Ok(_) => crate::log::warn(format!(

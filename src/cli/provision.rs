@@ -13,6 +13,7 @@ use super::sops::load_identities;
 use crate::decode::{Format, Identities};
 use crate::error::Error;
 use crate::log;
+use crate::perm;
 use crate::mint::{Credentials, Deleted, Minter};
 use crate::provision::{self, MintWith, OutputFormat, Request};
 use crate::sink::WriteOptions;
@@ -60,7 +61,7 @@ pub struct ProvisionArgs {
     /// Group of the output file (name or gid).
     #[arg(long, value_name = "GROUP")]
     group: Option<String>,
-    /// Mode of the output file (octal), applied exactly.
+    /// Mode of the output file (octal permission bits, at most 0777), applied exactly.
     #[arg(long, value_name = "OCTAL", default_value = "0600")]
     mode: String,
     /// Create the output directory (mode 0751) if missing.
@@ -92,34 +93,9 @@ fn parse_format(s: &str) -> Result<Format, String> {
         .ok_or_else(|| format!("unknown format {s:?} (yaml, json, dotenv, ini, binary)"))
 }
 
-fn parse_mode(s: &str) -> Result<u32, Error> {
-    let digits = s.trim_start_matches("0o");
-    match u32::from_str_radix(digits, 8) {
-        Ok(m) if m <= 0o7777 && !digits.is_empty() => Ok(m),
-        _ => Err(Error::Config(format!(
-            "--mode: {s:?} is not an octal file mode (e.g. 0600, 0640, 0400)"
-        ))),
-    }
-}
-
-fn resolve_user(flag: &str, v: &str) -> Result<u32, Error> {
-    if let Ok(n) = v.parse::<u32>() {
-        return Ok(n);
-    }
-    match nix::unistd::User::from_name(v) {
-        Ok(Some(u)) => Ok(u.uid.as_raw()),
-        _ => Err(Error::Config(format!("{flag}: no such user {v:?}"))),
-    }
-}
-
-fn resolve_group(flag: &str, v: &str) -> Result<u32, Error> {
-    if let Ok(n) = v.parse::<u32>() {
-        return Ok(n);
-    }
-    match nix::unistd::Group::from_name(v) {
-        Ok(Some(g)) => Ok(g.gid.as_raw()),
-        _ => Err(Error::Config(format!("{flag}: no such group {v:?}"))),
-    }
+/// `--mode`, `--owner`, `--group` through the crate's one parser and resolver ([`crate::perm`]).
+fn perm_flag<T>(flag: &str, r: Result<T, crate::perm::PermError>) -> Result<T, Error> {
+    r.map_err(|e| Error::Config(format!("{flag}: {e}")))
 }
 
 fn name_of(name: Option<&String>, out: &Path) -> Result<String, Error> {
@@ -144,16 +120,16 @@ pub fn provision(a: ProvisionArgs) -> Result<(), Error> {
         .map(|v| parse_duration("--reuse-if-valid-for", v))
         .transpose()?;
     let write = WriteOptions {
-        mode: parse_mode(&a.mode)?,
+        mode: perm_flag("--mode", perm::parse_mode(&a.mode))?,
         uid: a
             .owner
             .as_deref()
-            .map(|v| resolve_user("--owner", v))
+            .map(|v| perm_flag("--owner", perm::resolve_user(v)))
             .transpose()?,
         gid: a
             .group
             .as_deref()
-            .map(|v| resolve_group("--group", v))
+            .map(|v| perm_flag("--group", perm::resolve_group(v)))
             .transpose()?,
         mkdir: a.mkdir,
         ..WriteOptions::default()
@@ -169,6 +145,8 @@ pub fn provision(a: ProvisionArgs) -> Result<(), Error> {
             a.env_name
         )));
     }
+    // A device, FIFO, directory or untrusted directory at --out fails before anything is read.
+    crate::sink::preflight(&a.out, &write)?;
     let req = Request {
         name: name_of(a.name.as_ref(), &a.out)?,
         out: a.out.clone(),
@@ -311,19 +289,8 @@ pub fn revoke(a: RevokeArgs) -> Result<(), Error> {
             "{name}: the current key was not minted by tskeyctl; nothing to revoke"
         )),
     }
-    if a.remove_file {
-        match std::fs::remove_file(&rec.out) {
-            Ok(()) => log::info(format!("removed {}", rec.out.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => {
-                return Err(crate::sink::SinkError::Io {
-                    path: rec.out.clone(),
-                    step: "remove the provisioned file",
-                    source,
-                }
-                .into());
-            }
-        }
+    if a.remove_file && crate::sink::remove_file(&rec.out)? {
+        log::info(format!("removed {}", rec.out.display()));
     }
     locked.save(&rec)?;
     Ok(())

@@ -9,7 +9,7 @@ use super::{output_path, write_stdout};
 use crate::decode::{self, DecryptOptions, Format, Identities, Kind};
 use crate::error::Error;
 use crate::log;
-use crate::sink::{self, WriteOptions};
+use crate::sink::{self, Special, WriteOptions};
 use crate::source::{self, Origin};
 
 /// Largest sops or age file read (a documented limit: larger inputs exit 65 before any
@@ -71,7 +71,19 @@ pub(crate) fn load_identities(explicit: &[PathBuf]) -> Identities {
     ids
 }
 
+/// `decrypt -o`: mode 0600; a character device or FIFO at the target is written into, like
+/// `sops -d > FILE` or `cat` would.
+fn stream_opts() -> WriteOptions {
+    WriteOptions {
+        special: Special::WriteInto,
+        ..WriteOptions::default()
+    }
+}
+
 pub fn decrypt(a: DecryptArgs) -> Result<(), Error> {
+    if let Some(p) = output_path(&a.output) {
+        sink::preflight(p, &stream_opts())?;
+    }
     let origin = Origin::from_arg(&a.file);
     let data = source::read_limited(&origin, SOPS_LIMIT, "a sops or age file")?;
     let ids = load_identities(&a.identity);
@@ -121,7 +133,7 @@ pub fn decrypt(a: DecryptArgs) -> Result<(), Error> {
         }
     };
     match output_path(&a.output) {
-        Some(p) => sink::write_atomic(p, &out, &WriteOptions::default())?,
+        Some(p) => sink::write_atomic(p, &out, &stream_opts())?,
         None => write_stdout(&out)?,
     }
     Ok(())
@@ -206,15 +218,19 @@ fn format_of(origin: &Origin, explicit: Option<Format>) -> Format {
     })
 }
 
-/// Writes an encrypted file (not secret): keeps an existing file's mode, else 0644.
-fn write_encrypted(path: &std::path::Path, data: &[u8]) -> Result<(), Error> {
+/// Writes an encrypted file (not secret): keeps an existing file's mode, else 0644. With
+/// `special`, a character device or FIFO at `-o` is written into (never for `--in-place`).
+fn write_encrypted(path: &std::path::Path, data: &[u8], special: Special) -> Result<(), Error> {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(path)
+        .ok()
+        .filter(|m| m.is_file())
         .map(|m| m.permissions().mode() & 0o777)
         .unwrap_or(0o644);
     let opts = WriteOptions {
         mode,
         allow_sticky_dir: true,
+        special,
         ..WriteOptions::default()
     };
     sink::write_atomic(path, data, &opts)?;
@@ -262,10 +278,10 @@ pub fn encrypt(a: EncryptArgs) -> Result<(), Error> {
     spec.mac_only_encrypted |= a.mac_only_encrypted;
     let out = enc::encrypt(&origin, &plain, in_format, out_format, &spec)?;
     if a.in_place {
-        write_encrypted(&a.file, &out)
+        write_encrypted(&a.file, &out, Special::Refuse)
     } else {
         match output_path(&a.output) {
-            Some(p) => write_encrypted(p, &out),
+            Some(p) => write_encrypted(p, &out, Special::WriteInto),
             None => write_stdout(&out),
         }
     }
@@ -280,7 +296,7 @@ pub fn updatekeys(a: UpdatekeysArgs) -> Result<(), Error> {
     let spec = enc::spec_for(a.config.as_deref(), &a.file)?;
     let ids = load_identities(&a.identity);
     let out = enc::updatekeys(&origin, &data, format, &ids, &spec)?;
-    write_encrypted(&a.file, &out)?;
+    write_encrypted(&a.file, &out, Special::Refuse)?;
     log::info(format!(
         "{origin}: data key re-wrapped for {} key group(s)",
         spec.groups.len()

@@ -306,12 +306,38 @@ fn fill(
         .map_err(io_err(path, "write the secret file"))
 }
 
+/// Walks to the directory a link goes into (created 0755 when missing) with the sink's checks:
+/// every component owned by root or the caller, the directory not writable by group or others.
+fn trusted_parent(p: &Path) -> Result<(), InstallError> {
+    let walk = crate::sink::WalkOptions {
+        mkdir: Some(0o755),
+        allow_sticky: false,
+    };
+    crate::sink::walk::open_dir(&parent_of(p), walk)?;
+    Ok(())
+}
+
+/// Refuses a device, FIFO or socket at `p` (never replaced or removed).
+fn refuse_special(p: &Path, m: &fs::Metadata) -> Result<(), InstallError> {
+    let ft = m.file_type();
+    if ft.is_file() || ft.is_dir() || ft.is_symlink() {
+        return Ok(());
+    }
+    let st = nix::sys::stat::lstat(p).map_err(|e| io_err(p, "inspect")(io::Error::from(e)))?;
+    Err(crate::sink::SinkError::NotAFile {
+        path: p.to_path_buf(),
+        kind: crate::sink::kind_of(&st),
+    }
+    .into())
+}
+
 /// Points `symlink` at `target` atomically: a new link beside it, `rename`d over it. A directory
-/// at `symlink` (not a link) is removed first, as sops-nix does.
+/// at `symlink` (not a link) is removed first, as sops-nix does; a device, FIFO or socket there
+/// is refused.
 pub fn switch(target: &Path, symlink: &Path) -> Result<(), InstallError> {
-    let parent = parent_of(symlink);
-    mkdir_exact(&parent, 0o755)?;
+    trusted_parent(symlink)?;
     if let Ok(m) = fs::symlink_metadata(symlink) {
+        refuse_special(symlink, &m)?;
         if m.is_dir() {
             fs::remove_dir_all(symlink)
                 .map_err(io_err(symlink, "remove the directory in the way"))?;
@@ -341,7 +367,8 @@ fn temp_name(p: &Path) -> PathBuf {
 }
 
 /// Makes `path` a symlink to `target` owned `uid:gid` (when root); a correct link is left alone,
-/// a file or wrong link is replaced atomically, a directory is an error.
+/// a file or wrong link is replaced atomically, a directory, device, FIFO or socket is an error.
+/// Its directory must pass the sink's trusted walk (created 0755 when missing).
 pub fn link(
     path: &Path,
     target: &Path,
@@ -349,8 +376,7 @@ pub fn link(
     gid: u32,
     owners: &Owners,
 ) -> Result<(), InstallError> {
-    let parent = parent_of(path);
-    mkdir_exact(&parent, 0o755)?;
+    trusted_parent(path)?;
     match fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_symlink() => {
             let same = fs::read_link(path).is_ok_and(|t| t == target);
@@ -365,7 +391,8 @@ pub fn link(
                 "a directory is in the way; remove it or choose another path",
             )));
         }
-        _ => {}
+        Ok(m) => refuse_special(path, &m)?,
+        Err(_) => {}
     }
     let tmp = temp_name(path);
     let _ = fs::remove_file(&tmp);

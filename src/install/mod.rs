@@ -17,6 +17,7 @@ pub mod error;
 pub mod files;
 pub mod generation;
 pub mod manifest;
+pub mod paths;
 pub mod sops;
 pub mod units;
 pub mod validate;
@@ -172,6 +173,14 @@ pub fn run(opts: &Options, decoder: &mut dyn Decoder) -> Result<Outcome, Install
         });
     }
 
+    // Everything is written below --root: it must be reached through trusted directories.
+    if let Some(r) = root.as_deref().filter(|r| r.exists()) {
+        let walk = crate::sink::WalkOptions {
+            mkdir: None,
+            allow_sticky: true,
+        };
+        crate::sink::walk::open_dir(r, walk)?;
+    }
     let owners = Owners::detect(opts.ignore_passwd)?;
     generation::ensure_mount(&plan.mount_point, plan.use_tmpfs, opts.mount, &owners)?;
     let _lock = generation::lock(&plan.mount_point)?;

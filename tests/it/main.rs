@@ -10,3 +10,6 @@
 #[path = "../fake_tailscale/mod.rs"]
 mod fake_tailscale;
 mod util;
+mod attack_dirs;
+mod attack_install;
+mod attack_targets;
