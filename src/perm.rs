@@ -16,7 +16,9 @@ pub const MAX_ID: u64 = u32::MAX as u64 - 1;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PermError {
     /// Not octal digits, or set-id / sticky bits.
-    #[error("{0:?} is not a permission mode: give octal digits between 0000 and 0777 (e.g. 0600, 0440)")]
+    #[error(
+        "{0:?} is not a permission mode: give octal digits between 0000 and 0777 (e.g. 0600, 0440)"
+    )]
     Mode(String),
     /// A number outside `0..=4294967294`.
     #[error("{0} is out of range (ids are 0 to 4294967294)")]

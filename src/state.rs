@@ -217,12 +217,13 @@ pub fn lock(root: &Path, name: &str) -> Result<Locked, StateError> {
     };
     let dir = sink::walk::open_dir(&shown, walk)?;
     let lock_path = shown.join("lock");
-    let file = open_regular(&dir, "lock", &lock_path, OFlag::O_RDWR | OFlag::O_CREAT)?
-        .ok_or_else(|| StateError::Io {
+    let file = open_regular(&dir, "lock", &lock_path, OFlag::O_RDWR | OFlag::O_CREAT)?.ok_or_else(
+        || StateError::Io {
             path: lock_path.clone(),
             step: "open the lock file",
             source: io::ErrorKind::NotFound.into(),
-        })?;
+        },
+    )?;
     let lock = Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| StateError::Io {
         path: lock_path.clone(),
         step: "lock",

@@ -138,6 +138,7 @@ pub(crate) fn write_stdout(bytes: &[u8]) -> Result<(), Error> {
 /// mean standard output (written to fd 1, never by replacing the link in `/dev`).
 pub(crate) fn output_path(o: &Option<PathBuf>) -> Option<&PathBuf> {
     o.as_ref().filter(|p| {
-        !["-", "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"].contains(&p.as_os_str().to_str().unwrap_or(""))
+        !["-", "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"]
+            .contains(&p.as_os_str().to_str().unwrap_or(""))
     })
 }

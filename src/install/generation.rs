@@ -317,6 +317,14 @@ fn trusted_parent(p: &Path) -> Result<(), InstallError> {
     Ok(())
 }
 
+/// Refuses a device, FIFO or socket at `p` before anything is written (a missing `p` is fine).
+pub fn check_not_special(p: &Path) -> Result<(), InstallError> {
+    match fs::symlink_metadata(p) {
+        Ok(m) => refuse_special(p, &m),
+        Err(_) => Ok(()),
+    }
+}
+
 /// Refuses a device, FIFO or socket at `p` (never replaced or removed).
 fn refuse_special(p: &Path, m: &fs::Metadata) -> Result<(), InstallError> {
     let ft = m.file_type();

@@ -181,6 +181,15 @@ pub fn run(opts: &Options, decoder: &mut dyn Decoder) -> Result<Outcome, Install
         };
         crate::sink::walk::open_dir(r, walk)?;
     }
+    // A device, FIFO or socket at any target is refused before anything is written.
+    let targets = std::iter::once(&plan.symlink_path)
+        .chain(plan.secrets.iter().filter_map(|s| s.link.as_ref()));
+    let specials: Vec<InstallError> = targets
+        .filter_map(|p| generation::check_not_special(p).err())
+        .collect();
+    if let Some(e) = InstallError::from_list(specials) {
+        return Err(e);
+    }
     let owners = Owners::detect(opts.ignore_passwd)?;
     generation::ensure_mount(&plan.mount_point, plan.use_tmpfs, opts.mount, &owners)?;
     let _lock = generation::lock(&plan.mount_point)?;

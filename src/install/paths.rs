@@ -18,7 +18,10 @@ pub fn check_abs(field: &str, p: &str) -> Result<(), String> {
     if p.chars().any(char::is_control) {
         return Err(format!("{field} {p:?} contains control characters"));
     }
-    if p[1..].split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+    if p[1..]
+        .split('/')
+        .any(|c| c.is_empty() || c == "." || c == "..")
+    {
         return Err(format!(
             "{field} {p:?} has an empty, '.' or '..' component (paths are not normalised; \
              write it plainly)"
@@ -34,7 +37,8 @@ pub fn inside(root: Option<&Path>, rooted: &Path) -> bool {
 
 /// Whether two targets are the same file or one would be a directory holding the other.
 pub fn overlaps(a: &str, b: &str) -> bool {
-    let under = |x: &str, y: &str| x.len() > y.len() && x.starts_with(y) && x[y.len()..].starts_with('/');
+    let under =
+        |x: &str, y: &str| x.len() > y.len() && x.starts_with(y) && x[y.len()..].starts_with('/');
     a == b || under(a, b) || under(b, a)
 }
 

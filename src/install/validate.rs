@@ -145,7 +145,12 @@ pub fn validate(
         .iter()
         .filter(|s| !s.is_empty())
         .map(|s| ("ageKeyFile", s))
-        .chain(m.age_ssh_key_paths.iter().flatten().map(|s| ("ageSshKeyPaths", s)))
+        .chain(
+            m.age_ssh_key_paths
+                .iter()
+                .flatten()
+                .map(|s| ("ageSshKeyPaths", s)),
+        )
     {
         if let Err(why) = paths::check_abs(field, v) {
             problems.push(unsupported(&why));
@@ -391,7 +396,11 @@ fn shared_targets(m: &Manifest) -> Vec<InstallError> {
     let default_of = |s: &Secret| format!("{base}/{}", s.name);
     let mut problems = Vec::new();
     for (i, s) in m.secrets.iter().enumerate() {
-        let Some(p) = s.path.as_deref().filter(|p| !p.is_empty() && *p != default_of(s)) else {
+        let Some(p) = s
+            .path
+            .as_deref()
+            .filter(|p| !p.is_empty() && *p != default_of(s))
+        else {
             continue;
         };
         if paths::overlaps(p, &m.secrets_mount_point) || p == base {
@@ -415,7 +424,10 @@ fn shared_targets(m: &Manifest) -> Vec<InstallError> {
             if paths::overlaps(p, &other) {
                 problems.push(secret_err(
                     &s.name,
-                    format!("path {p:?} is also the target of secret '{}' ({other})", o.name),
+                    format!(
+                        "path {p:?} is also the target of secret '{}' ({other})",
+                        o.name
+                    ),
                 ));
             }
         }

@@ -171,10 +171,7 @@ fn split(path: &Path) -> Result<(PathBuf, &OsStr), SinkError> {
 }
 
 /// Walks to the directory `path` goes into (creating it with `opts.mkdir`), with every check.
-pub fn open_parent<'p>(
-    path: &'p Path,
-    opts: &WriteOptions,
-) -> Result<(Dir, &'p OsStr), SinkError> {
+pub fn open_parent<'p>(path: &'p Path, opts: &WriteOptions) -> Result<(Dir, &'p OsStr), SinkError> {
     let (dir, name) = split(path)?;
     let walk = WalkOptions {
         mkdir: opts.mkdir.then_some(0o751),
@@ -339,7 +336,11 @@ fn replace(
     let result = fill_and_rename(&file, dir, &tmp_name, name, path, contents, opts);
     drop(file);
     if result.is_err() {
-        let _ = unlinkat(dir.fd.as_fd(), tmp_name.as_os_str(), UnlinkatFlags::NoRemoveDir);
+        let _ = unlinkat(
+            dir.fd.as_fd(),
+            tmp_name.as_os_str(),
+            UnlinkatFlags::NoRemoveDir,
+        );
         return result;
     }
     // Make the rename itself durable (a directory the caller may only traverse is not fsynced).
@@ -417,11 +418,7 @@ fn create_temp(
         match openat(
             dir.fd.as_fd(),
             tmp_name.as_os_str(),
-            OFlag::O_WRONLY
-                | OFlag::O_CREAT
-                | OFlag::O_EXCL
-                | OFlag::O_NOFOLLOW
-                | OFlag::O_CLOEXEC,
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
             Mode::from_bits_truncate(mode & 0o777),
         ) {
             Ok(fd) => return Ok((tmp_name, File::from(fd))),

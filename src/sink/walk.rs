@@ -70,19 +70,24 @@ fn is_type(st: &FileStat, t: SFlag) -> bool {
     SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == t
 }
 
+fn check_owner(st: &FileStat, path: &Path) -> Result<(), SinkError> {
+    if owner_ok(st.st_uid) {
+        return Ok(());
+    }
+    Err(untrusted(
+        path,
+        format!(
+            "directory is owned by uid {} (not root or uid {})",
+            st.st_uid,
+            me()
+        ),
+    ))
+}
+
 /// Checks a directory on the way (not the last one).
 fn check_ancestor(st: &FileStat, path: &Path) -> Result<(), SinkError> {
+    check_owner(st, path)?;
     let mode = st.st_mode & 0o7777;
-    if !owner_ok(st.st_uid) {
-        return Err(untrusted(
-            path,
-            format!(
-                "directory is owned by uid {} (not root or uid {})",
-                st.st_uid,
-                me()
-            ),
-        ));
-    }
     if mode & 0o022 != 0 && !(mode & 0o1000 != 0 && st.st_uid == 0) {
         return Err(untrusted(
             path,
@@ -96,7 +101,7 @@ fn check_ancestor(st: &FileStat, path: &Path) -> Result<(), SinkError> {
 
 /// Checks the directory the file goes into.
 fn check_final(st: &FileStat, path: &Path, allow_sticky: bool) -> Result<(), SinkError> {
-    check_ancestor(st, path)?;
+    check_owner(st, path)?;
     let mode = st.st_mode & 0o7777;
     let sticky_ok = allow_sticky && mode & 0o1000 != 0 && st.st_uid == 0;
     if mode & 0o022 != 0 && !sticky_ok {
@@ -145,7 +150,7 @@ pub fn open_dir(path: &Path, opts: WalkOptions) -> Result<Dir, SinkError> {
     )
     .map_err(sys(root, "open the directory"))?;
     let st = fstat(root_fd.as_fd()).map_err(sys(root, "inspect the directory"))?;
-    check_ancestor(&st, root)?;
+    check_owner(&st, root)?;
     let mut stack = vec![Dir {
         fd: root_fd,
         path: root.to_path_buf(),
@@ -160,12 +165,17 @@ pub fn open_dir(path: &Path, opts: WalkOptions) -> Result<Dir, SinkError> {
             }
             continue;
         }
-        let top = stack.last().ok_or_else(|| untrusted(root, "empty walk".into()))?;
+        let top = stack
+            .last()
+            .ok_or_else(|| untrusted(root, "empty walk".into()))?;
+        // Going through `top`: it is an ancestor now, so group/other-writable only if sticky.
+        let st = fstat(top.fd.as_fd()).map_err(sys(&top.path, "inspect the directory"))?;
+        check_ancestor(&st, &top.path)?;
         let here = top.path.join(&c);
         match open_dir_at(top, &c) {
             Ok(fd) => {
                 let st = fstat(fd.as_fd()).map_err(sys(&here, "inspect the directory"))?;
-                check_ancestor(&st, &here)?;
+                check_owner(&st, &here)?;
                 stack.push(Dir { fd, path: here });
             }
             Err(Errno::ENOENT) => match opts.mkdir {
@@ -234,7 +244,7 @@ fn make_dir(parent: &Dir, name: &OsStr, here: &Path, mode: u32) -> Result<Dir, S
             fchmod(fd.as_fd(), Mode::from_bits_truncate(mode))
                 .map_err(sys(here, "set the directory mode"))?;
             let st = fstat(fd.as_fd()).map_err(sys(here, "inspect the directory"))?;
-            check_ancestor(&st, here)?;
+            check_owner(&st, here)?;
             Ok(Dir {
                 fd,
                 path: here.to_path_buf(),
@@ -243,7 +253,7 @@ fn make_dir(parent: &Dir, name: &OsStr, here: &Path, mode: u32) -> Result<Dir, S
         Err(Errno::EEXIST) => {
             let fd = open_dir_at(parent, name).map_err(sys(here, "open the directory"))?;
             let st = fstat(fd.as_fd()).map_err(sys(here, "inspect the directory"))?;
-            check_ancestor(&st, here)?;
+            check_owner(&st, here)?;
             Ok(Dir {
                 fd,
                 path: here.to_path_buf(),

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use serde_json::{Value, json};
 
 use crate::util::{
-    Run, assert_no_secret, attacker_or_skip, example, mkfifo, mknod_null, run_within,
+    Run, assert_no_secret, assert_same, attacker_or_skip, example, mkfifo, mknod_null, run_within,
     skip_unless_root, snapshot,
 };
 
@@ -40,11 +40,19 @@ impl Lab {
         let lab = Lab {
             dir: tempfile::tempdir().expect("tempdir"),
         };
-        for d in ["root/src", "root/etc/ssh", "root/run/nixos", "root/run/secrets.d"] {
+        for d in [
+            "root/src",
+            "root/etc/ssh",
+            "root/run/nixos",
+            "root/run/secrets.d",
+        ] {
             fs::create_dir_all(lab.p(d)).unwrap();
         }
-        fs::set_permissions(lab.p("root/run/secrets.d"), fs::Permissions::from_mode(0o751))
-            .unwrap();
+        fs::set_permissions(
+            lab.p("root/run/secrets.d"),
+            fs::Permissions::from_mode(0o751),
+        )
+        .unwrap();
         fs::copy(example("authkey.yaml"), lab.p("root/src/authkey.yaml")).unwrap();
         let key = lab.p("root/etc/ssh/ssh_host_ed25519_key");
         fs::copy(example("host/ssh_host_ed25519_key"), &key).unwrap();
@@ -92,7 +100,7 @@ fn refused(lab: &Lab, secrets: Vec<Value>, extra: &[(&str, Value)], code: i32, w
     for w in want {
         assert!(r.stderr.contains(w), "want {w:?} in: {}", r.stderr);
     }
-    assert_eq!(snapshot(lab.dir.path()), before, "something changed");
+    assert_same("the lab", &before, &snapshot(lab.dir.path()));
 }
 
 #[test]
@@ -120,7 +128,13 @@ fn a_valid_manifest_installs_so_the_refusals_below_are_not_vacuous() {
 fn a_path_with_dotdot_escaping_the_root_is_refused() {
     let lab = Lab::new();
     let s = with(secret("a"), "path", "/run/secrets/../../x".into());
-    refused(&lab, vec![s], &[], 78, &["secret 'a'", "/run/secrets/../../x", "'..' component"]);
+    refused(
+        &lab,
+        vec![s],
+        &[],
+        78,
+        &["secret 'a'", "/run/secrets/../../x", "'..' component"],
+    );
     assert!(!lab.p("x").exists());
 }
 
@@ -129,7 +143,13 @@ fn dot_and_empty_components_are_refused_not_normalised() {
     let lab = Lab::new();
     let a = with(secret("a"), "path", "/etc/./a".into());
     let b = with(secret("b"), "path", "/etc//b".into());
-    refused(&lab, vec![a, b], &[], 78, &["2 problems", "/etc/./a", "/etc//b"]);
+    refused(
+        &lab,
+        vec![a, b],
+        &[],
+        78,
+        &["2 problems", "/etc/./a", "/etc//b"],
+    );
 }
 
 #[test]
@@ -137,8 +157,17 @@ fn a_sops_file_or_key_path_outside_the_root_is_refused() {
     let lab = Lab::new();
     let a = with(secret("a"), "sopsFile", "/src/../../../etc/shadow".into());
     refused(&lab, vec![a], &[], 78, &["sopsFile", "'..' component"]);
-    let extra = [("ageSshKeyPaths", json!(["/etc/ssh/../../../root/.ssh/id_ed25519"]))];
-    refused(&lab, vec![secret("a")], &extra, 78, &["ageSshKeyPaths", "'..' component"]);
+    let extra = [(
+        "ageSshKeyPaths",
+        json!(["/etc/ssh/../../../root/.ssh/id_ed25519"]),
+    )];
+    refused(
+        &lab,
+        vec![secret("a")],
+        &extra,
+        78,
+        &["ageSshKeyPaths", "'..' component"],
+    );
 }
 
 #[test]
@@ -158,9 +187,21 @@ fn a_path_equal_to_another_secrets_default_path_is_refused() {
 fn a_path_below_another_secrets_file_or_in_the_generations_is_refused() {
     let lab = Lab::new();
     let b = with(secret("b"), "path", "/run/secrets/a/inner".into());
-    refused(&lab, vec![secret("a"), b], &[], 78, &["also the target of secret 'a'"]);
+    refused(
+        &lab,
+        vec![secret("a"), b],
+        &[],
+        78,
+        &["also the target of secret 'a'"],
+    );
     let c = with(secret("c"), "path", "/run/secrets.d/7/c".into());
-    refused(&lab, vec![c], &[], 78, &["inside the generations directory"]);
+    refused(
+        &lab,
+        vec![c],
+        &[],
+        78,
+        &["inside the generations directory"],
+    );
 }
 
 #[test]
@@ -168,7 +209,13 @@ fn two_secrets_with_one_path_are_refused() {
     let lab = Lab::new();
     let a = with(secret("a"), "path", "/etc/app/key".into());
     let b = with(secret("b"), "path", "/etc/app/key".into());
-    refused(&lab, vec![a, b], &[], 78, &["secret 'b'", "used by another secret"]);
+    refused(
+        &lab,
+        vec![a, b],
+        &[],
+        78,
+        &["secret 'b'", "used by another secret"],
+    );
 }
 
 #[test]
@@ -184,7 +231,12 @@ fn set_id_and_sticky_modes_are_refused() {
         secrets,
         &[],
         78,
-        &["3 problems", "\"7777\" is not a permission mode", "\"4755\"", "\"01000\""],
+        &[
+            "3 problems",
+            "\"7777\" is not a permission mode",
+            "\"4755\"",
+            "\"01000\"",
+        ],
     );
 }
 
@@ -198,7 +250,10 @@ fn out_of_range_ids_are_refused() {
         vec![a, b],
         &[],
         78,
-        &["uid 4294967295 is out of range", "gid 99999999999 is out of range"],
+        &[
+            "uid 4294967295 is out of range",
+            "gid 99999999999 is out of range",
+        ],
     );
 }
 
@@ -231,17 +286,26 @@ fn install_refuses_a_fifo_or_device_at_a_path_target() {
         &[],
     );
     assert_eq!(r.code, 73, "{}", r.stderr);
-    for w in ["etc/app/fifo: is a FIFO", "etc/app/null: is a character device"] {
+    for w in [
+        "etc/app/fifo: is a FIFO",
+        "etc/app/null: is a character device",
+    ] {
         assert!(r.stderr.contains(w), "want {w:?} in {}", r.stderr);
     }
-    assert_eq!(snapshot(&lab.p("root/etc/app")), before);
-    assert!(fs::symlink_metadata(lab.p("root/etc/app/fifo")).unwrap().file_type().is_fifo());
+    assert_same("etc/app", &before, &snapshot(&lab.p("root/etc/app")));
+    assert!(
+        fs::symlink_metadata(lab.p("root/etc/app/fifo"))
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
 }
 
 #[test]
 fn install_refuses_a_fifo_at_the_symlink_path_and_changes_nothing() {
     let lab = Lab::new();
     mkfifo(&lab.p("root/run/secrets"));
+    lab.manifest(vec![secret("a")], &[]);
     let before = snapshot(lab.dir.path());
     let r = lab.install(vec![secret("a")], &[], &[]);
     if r.code != 73 && r.stderr.contains("keys") {
@@ -250,23 +314,32 @@ fn install_refuses_a_fifo_at_the_symlink_path_and_changes_nothing() {
     }
     assert_eq!(r.code, 73, "{}", r.stderr);
     assert!(r.stderr.contains("run/secrets: is a FIFO"), "{}", r.stderr);
-    assert_eq!(snapshot(lab.dir.path()), before);
+    assert_same("the lab", &before, &snapshot(lab.dir.path()));
 }
 
 /// Class 2 for install: an untrusted `--root` or `path` directory.
 #[test]
 fn install_refuses_a_root_or_link_directory_the_attacker_owns() {
-    let Some((uid, gid)) = attacker_or_skip("install_refuses_a_root_or_link_directory_the_attacker_owns") else {
+    let Some((uid, gid)) =
+        attacker_or_skip("install_refuses_a_root_or_link_directory_the_attacker_owns")
+    else {
         return;
     };
     let lab = Lab::new();
     let app = lab.p("root/etc/app");
     fs::create_dir_all(&app).unwrap();
     chown(&app, Some(uid), Some(gid)).unwrap();
-    let r = lab.install(vec![with(secret("a"), "path", "/etc/app/a".into())], &[], &[]);
+    let r = lab.install(
+        vec![with(secret("a"), "path", "/etc/app/a".into())],
+        &[],
+        &[],
+    );
     assert_eq!(r.code, 73, "{}", r.stderr);
     assert!(
-        r.stderr.contains(&format!("{}: directory is owned by uid {uid}", app.display())),
+        r.stderr.contains(&format!(
+            "{}: directory is owned by uid {uid}",
+            app.display()
+        )),
         "{}",
         r.stderr
     );
@@ -274,16 +347,19 @@ fn install_refuses_a_root_or_link_directory_the_attacker_owns() {
 
     let lab = Lab::new();
     chown(lab.p("root"), Some(uid), Some(gid)).unwrap();
+    lab.manifest(vec![secret("a")], &[]);
     let before = snapshot(lab.dir.path());
     let r = lab.install(vec![secret("a")], &[], &[]);
     assert_eq!(r.code, 73, "{}", r.stderr);
-    assert!(r.stderr.contains(&format!("owned by uid {uid}")), "{}", r.stderr);
-    assert_eq!(snapshot(lab.dir.path()), before);
+    assert!(
+        r.stderr.contains(&format!("owned by uid {uid}")),
+        "{}",
+        r.stderr
+    );
+    assert_same("the lab", &before, &snapshot(lab.dir.path()));
 }
 
 fn provision(lab: &Lab, flags: &[&str]) -> Run {
-    fs::write(lab.p("key.txt"), format!("{KEY}\n")).unwrap();
-    fs::create_dir_all(lab.p("out")).unwrap();
     let (src, out, st) = (lab.p("key.txt"), lab.p("out/key"), lab.p("state"));
     let mut args = vec![
         "provision",
@@ -306,12 +382,22 @@ fn provision_refuses_set_id_modes_and_out_of_range_owners_up_front() {
     let lab = Lab::new();
     fs::create_dir_all(lab.p("out")).unwrap();
     fs::write(lab.p("out/key"), b"previous\n").unwrap();
+    fs::write(lab.p("key.txt"), format!("{KEY}\n")).unwrap();
     let cases: [(&[&str], &str); 6] = [
-        (&["--mode", "7777"], "--mode: \"7777\" is not a permission mode"),
+        (
+            &["--mode", "7777"],
+            "--mode: \"7777\" is not a permission mode",
+        ),
         (&["--mode", "4600"], "--mode: \"4600\""),
         (&["--mode", "0o600"], "--mode: \"0o600\""),
-        (&["--owner", "4294967295"], "--owner: 4294967295 is out of range"),
-        (&["--group", "99999999999999999999"], "--group: 99999999999999999999 is out of range"),
+        (
+            &["--owner", "4294967295"],
+            "--owner: 4294967295 is out of range",
+        ),
+        (
+            &["--group", "99999999999999999999"],
+            "--group: 99999999999999999999 is out of range",
+        ),
         (&["--owner", "+0"], "--owner: no such user \"+0\""),
     ];
     for (flags, want) in cases {
@@ -319,7 +405,7 @@ fn provision_refuses_set_id_modes_and_out_of_range_owners_up_front() {
         let r = provision(&lab, flags);
         assert_eq!(r.code, 78, "{flags:?}: {}", r.stderr);
         assert!(r.stderr.contains(want), "want {want:?} in {}", r.stderr);
-        assert_eq!(snapshot(lab.dir.path()), before, "{flags:?} changed something");
+        assert_same(&format!("{flags:?}"), &before, &snapshot(lab.dir.path()));
         assert!(!lab.p("state").exists());
     }
     // The largest permitted values still work.

@@ -7,9 +7,9 @@
 //! need root (devices, other owners) print a notice and skip when not run as root; cases that
 //! need the unprivileged attacker account (`tskeyctl-attacker`, made by `.ci/run`) skip without it.
 
-#[path = "../fake_tailscale/mod.rs"]
-mod fake_tailscale;
-mod util;
 mod attack_dirs;
 mod attack_install;
 mod attack_targets;
+#[path = "../fake_tailscale/mod.rs"]
+mod fake_tailscale;
+mod util;

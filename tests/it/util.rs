@@ -192,3 +192,13 @@ pub fn example(rel: &str) -> String {
 
 /// What [`snapshot`] returns.
 pub type Snapshot = BTreeMap<String, (String, u32, Vec<u8>)>;
+
+/// Asserts two snapshots are equal, naming only the entries that differ (not their bytes).
+pub fn assert_same(what: &str, before: &Snapshot, after: &Snapshot) {
+    let changed: Vec<&String> = before
+        .keys()
+        .chain(after.keys())
+        .filter(|k| before.get(*k) != after.get(*k))
+        .collect();
+    assert!(changed.is_empty(), "{what}: changed entries {changed:?}");
+}
