@@ -56,10 +56,10 @@ impl Owners {
             });
         }
         for name in ["keys", "nogroup"] {
-            if let Ok(Some(g)) = nix::unistd::Group::from_name(name) {
+            if let Ok(gid) = crate::perm::resolve_group(name) {
                 return Ok(Owners {
                     privileged: true,
-                    keys_gid: g.gid.as_raw(),
+                    keys_gid: gid,
                     euid: 0,
                     egid,
                 });
@@ -79,28 +79,6 @@ impl Owners {
     }
 }
 
-/// Creates `dir` (and missing parents) with exactly `mode`, not filtered by the umask.
-fn mkdir_exact(dir: &Path, mode: u32) -> Result<(), InstallError> {
-    let mut missing = Vec::new();
-    let mut cur = dir;
-    while fs::symlink_metadata(cur).is_err() {
-        missing.push(cur.to_path_buf());
-        match cur.parent() {
-            Some(p) if !p.as_os_str().is_empty() => cur = p,
-            _ => break,
-        }
-    }
-    for d in missing.iter().rev() {
-        match fs::DirBuilder::new().mode(mode).create(d) {
-            Ok(()) => fs::set_permissions(d, Permissions::from_mode(mode))
-                .map_err(io_err(d, "set the directory mode"))?,
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(io_err(d, "create the directory")(e)),
-        }
-    }
-    Ok(())
-}
-
 /// Makes sure `mp` exists and, if `do_mount`, is a ramfs (or tmpfs) mount of its own.
 pub fn ensure_mount(
     mp: &Path,
@@ -108,7 +86,12 @@ pub fn ensure_mount(
     do_mount: bool,
     owners: &Owners,
 ) -> Result<(), InstallError> {
-    mkdir_exact(mp, 0o751)?;
+    // The mount point and every directory above it pass the sink's trusted walk (created 0751).
+    let walk = crate::sink::WalkOptions {
+        mkdir: Some(0o751),
+        allow_sticky: false,
+    };
+    crate::sink::walk::open_dir(mp, walk)?;
     if do_mount {
         let (fs_name, magic) = if tmpfs {
             ("tmpfs", TMPFS_MAGIC)
