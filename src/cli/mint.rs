@@ -202,7 +202,8 @@ pub struct MintArgs {
     pub key: KeyOptionArgs,
     #[command(flatten)]
     pub api: ApiArgs,
-    /// Write the key to FILE (atomically, mode 0600) instead of stdout.
+    /// Write the key to FILE (atomically, mode 0600; an existing character device or FIFO is
+    /// written into) instead of stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
 }

@@ -37,7 +37,8 @@ pub struct DecryptArgs {
     /// Identity: an OpenSSH ed25519 private key or an age identity file (repeatable).
     #[arg(short = 'i', long = "identity", value_name = "FILE")]
     identity: Vec<PathBuf>,
-    /// Write to FILE (atomically, mode 0600) instead of stdout.
+    /// Write to FILE (atomically, mode 0600; an existing character device or FIFO is written
+    /// into) instead of stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: Option<PathBuf>,
     /// Input format (default: from the file name like sops: .yaml/.yml, .json, .env, .ini, else binary).
