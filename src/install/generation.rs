@@ -10,12 +10,13 @@
 
 use std::fs::{self, File, OpenOptions, Permissions};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::mount::{MsFlags, mount};
 
 use super::error::{InstallError, io_err};
+pub use super::links::{check_not_special, link, switch};
 
 const RAMFS_MAGIC: u64 = 0x8584_58f6;
 const TMPFS_MAGIC: u64 = 0x0102_1994;
@@ -289,116 +290,11 @@ fn fill(
         .map_err(io_err(path, "write the secret file"))
 }
 
-/// Walks to the directory a link goes into (created 0755 when missing) with the sink's checks:
-/// every component owned by root or the caller, the directory not writable by group or others.
-fn trusted_parent(p: &Path) -> Result<(), InstallError> {
-    let walk = crate::sink::WalkOptions {
-        mkdir: Some(0o755),
-        allow_sticky: false,
-    };
-    crate::sink::walk::open_dir(&parent_of(p), walk)?;
-    Ok(())
-}
-
-/// Refuses a device, FIFO or socket at `p` before anything is written (a missing `p` is fine).
-pub fn check_not_special(p: &Path) -> Result<(), InstallError> {
-    match fs::symlink_metadata(p) {
-        Ok(m) => refuse_special(p, &m),
-        Err(_) => Ok(()),
-    }
-}
-
-/// Refuses a device, FIFO or socket at `p` (never replaced or removed).
-fn refuse_special(p: &Path, m: &fs::Metadata) -> Result<(), InstallError> {
-    let ft = m.file_type();
-    if ft.is_file() || ft.is_dir() || ft.is_symlink() {
-        return Ok(());
-    }
-    let st = nix::sys::stat::lstat(p).map_err(|e| io_err(p, "inspect")(io::Error::from(e)))?;
-    Err(crate::sink::SinkError::NotAFile {
-        path: p.to_path_buf(),
-        kind: crate::sink::kind_of(&st),
-    }
-    .into())
-}
-
-/// Points `symlink` at `target` atomically: a new link beside it, `rename`d over it. A directory
-/// at `symlink` (not a link) is removed first, as sops-nix does; a device, FIFO or socket there
-/// is refused.
-pub fn switch(target: &Path, symlink: &Path) -> Result<(), InstallError> {
-    trusted_parent(symlink)?;
-    if let Ok(m) = fs::symlink_metadata(symlink) {
-        refuse_special(symlink, &m)?;
-        if m.is_dir() {
-            fs::remove_dir_all(symlink)
-                .map_err(io_err(symlink, "remove the directory in the way"))?;
-        }
-    }
-    let tmp = temp_name(symlink);
-    let _ = fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(target, &tmp).map_err(io_err(&tmp, "create a symlink"))?;
-    fs::rename(&tmp, symlink).map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        io_err(symlink, "switch the symlink")(e)
-    })
-}
-
 fn parent_of(p: &Path) -> PathBuf {
     match p.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     }
-}
-
-fn temp_name(p: &Path) -> PathBuf {
-    let mut name = std::ffi::OsString::from(".");
-    name.push(p.file_name().unwrap_or_default());
-    name.push(format!(".tskeyctl-{}", std::process::id()));
-    parent_of(p).join(name)
-}
-
-/// Makes `path` a symlink to `target` owned `uid:gid` (when root); a correct link is left alone,
-/// a file or wrong link is replaced atomically, a directory, device, FIFO or socket is an error.
-/// Its directory must pass the sink's trusted walk (created 0755 when missing).
-pub fn link(
-    path: &Path,
-    target: &Path,
-    uid: u32,
-    gid: u32,
-    owners: &Owners,
-) -> Result<(), InstallError> {
-    trusted_parent(path)?;
-    match fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => {
-            let same = fs::read_link(path).is_ok_and(|t| t == target);
-            let owned = !owners.privileged || (m.uid() == uid && m.gid() == gid);
-            if same && owned {
-                return Ok(());
-            }
-        }
-        Ok(m) if m.is_dir() => {
-            return Err(io_err(path, "replace it with a symlink")(io::Error::new(
-                io::ErrorKind::IsADirectory,
-                "a directory is in the way; remove it or choose another path",
-            )));
-        }
-        Ok(m) => refuse_special(path, &m)?,
-        Err(_) => {}
-    }
-    let tmp = temp_name(path);
-    let _ = fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(target, &tmp).map_err(io_err(&tmp, "create a symlink"))?;
-    let done = (|| {
-        if owners.privileged {
-            std::os::unix::fs::lchown(&tmp, Some(uid), Some(gid))
-                .map_err(io_err(&tmp, "set the owner of the symlink"))?;
-        }
-        fs::rename(&tmp, path).map_err(io_err(path, "put the symlink in place"))
-    })();
-    if done.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    done
 }
 
 /// Removes generations `n <= current - keep` (never `current`; `keep == 0` keeps all) and
@@ -426,6 +322,7 @@ pub fn prune(mp: &Path, current: u64, keep: u64) -> Result<Vec<u64>, InstallErro
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::MetadataExt;
 
     fn me() -> Owners {
         Owners {

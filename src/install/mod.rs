@@ -16,6 +16,7 @@
 pub mod error;
 pub mod files;
 pub mod generation;
+pub mod links;
 pub mod manifest;
 pub mod paths;
 pub mod sops;
