@@ -352,3 +352,36 @@ fn an_unprivileged_user_writes_into_their_own_directories() {
     );
     assert_no_secret("stderr", &err, &[DEMO.to_string()]);
 }
+
+#[test]
+fn root_refuses_an_attacker_owned_directory_higher_up_the_path() {
+    let Some((uid, gid)) =
+        attacker_or_skip("root_refuses_an_attacker_owned_directory_higher_up_the_path")
+    else {
+        return;
+    };
+    let lab = Lab::new();
+    let evil = lab.mkdir("evil", 0o755);
+    lab.mkdir("evil/sub", 0o700);
+    fs::write(lab.p("evil/sub/key"), b"previous\n").unwrap();
+    chown(&evil, Some(uid), Some(gid)).unwrap();
+    let before = snapshot(lab.dir.path());
+    let r = lab.provision("evil/sub/key", &[]);
+    assert_refused(&r, &evil, &format!("owned by uid {uid}"), &before, &lab);
+}
+
+#[test]
+fn a_root_owned_symlink_into_an_attacker_directory_is_still_refused() {
+    let Some((uid, gid)) =
+        attacker_or_skip("a_root_owned_symlink_into_an_attacker_directory_is_still_refused")
+    else {
+        return;
+    };
+    let lab = Lab::new();
+    let evil = lab.mkdir("evil", 0o755);
+    chown(&evil, Some(uid), Some(gid)).unwrap();
+    symlink(&evil, lab.p("secrets")).unwrap();
+    let before = snapshot(lab.dir.path());
+    let r = lab.provision("secrets/key", &[]);
+    assert_refused(&r, &evil, &format!("owned by uid {uid}"), &before, &lab);
+}

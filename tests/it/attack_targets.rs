@@ -509,3 +509,42 @@ fn revoke_remove_file_never_removes_a_fifo() {
     audit(&r, &[KEY]);
     assert_refused(&r, &lab.p("out/key"), "is a FIFO", &before, &lab.p("out"));
 }
+
+#[test]
+fn provision_replaces_a_symlink_to_a_fifo_instead_of_following_it() {
+    let lab = Lab::new();
+    mkfifo(&lab.p("fifo"));
+    std::os::unix::fs::symlink(lab.p("fifo"), lab.p("out/key")).unwrap();
+    let reader = Reader::start(&lab.p("fifo"));
+    let r = lab.provision("out/key", &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let m = fs::symlink_metadata(lab.p("out/key")).unwrap();
+    assert!(m.file_type().is_file(), "the link was followed");
+    assert_eq!(
+        fs::read(lab.p("out/key")).unwrap(),
+        format!("{KEY}\n").as_bytes()
+    );
+    assert_eq!(reader.finish(), b"", "the key went into the FIFO");
+    assert!(
+        fs::symlink_metadata(lab.p("fifo"))
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
+}
+
+#[test]
+fn identity_output_refuses_a_fifo() {
+    let lab = Lab::new();
+    mkfifo(&lab.p("out/id"));
+    let before = snapshot(&lab.p("out"));
+    let o = lab.s("out/id");
+    let r = run_within(
+        20,
+        &["identity", &example("host/ssh_host_ed25519_key"), "-o", &o],
+        &[],
+    );
+    assert_no_secret("stdout", &r.stdout, &["AGE-SECRET-KEY-".to_string()]);
+    assert_no_secret("stderr", &r.stderr, &["AGE-SECRET-KEY-".to_string()]);
+    assert_refused(&r, &lab.p("out/id"), "is a FIFO", &before, &lab.p("out"));
+}
