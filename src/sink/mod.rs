@@ -16,6 +16,7 @@
 //! FIFO is written into in place. A FIFO is opened without blocking; with no reader yet it is
 //! retried for [`FIFO_WAIT`] and then refused, so a run never hangs on a FIFO nobody reads.
 
+mod special;
 pub mod walk;
 
 use std::ffi::{OsStr, OsString};
@@ -24,17 +25,15 @@ use std::io::{self, Write};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::fcntl::{AtFlags, FcntlArg, OFlag, fcntl, openat, renameat};
-use nix::sys::stat::{FileStat, Mode, SFlag, fchmod, fstat, fstatat};
+use nix::fcntl::{AtFlags, OFlag, openat, renameat};
+use nix::sys::stat::{FileStat, Mode, SFlag, fchmod, fstatat};
 use nix::unistd::{Gid, Uid, UnlinkatFlags, fchown, unlinkat};
 
+pub use special::FIFO_WAIT;
+use special::{write_into, write_into_link};
 pub use walk::{Dir, WalkOptions};
-
-/// How long a write into a FIFO waits for a reader to open it before giving up.
-pub const FIFO_WAIT: Duration = Duration::from_secs(5);
 
 /// What to do when the target path is a symlink.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -236,93 +235,6 @@ pub fn write_in(
         Err(e) => return Err(sys(path, "inspect the target")(e)),
     }
     replace(dir, name, path, contents, opts)
-}
-
-/// Opens a character device or FIFO for writing without blocking: a FIFO with no reader is
-/// retried until [`FIFO_WAIT`] has passed. Returns `None` when `name` turns out to be something
-/// else (only possible through a symlink).
-fn open_special(
-    dir: &Dir,
-    name: &OsStr,
-    path: &Path,
-    extra: OFlag,
-) -> Result<Option<File>, SinkError> {
-    let flags = OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC | extra;
-    let start = Instant::now();
-    let fd = loop {
-        match openat(dir.fd.as_fd(), name, flags, Mode::empty()) {
-            Ok(fd) => break fd,
-            // ENXIO: a FIFO without a reader (or a socket, which is not ours to write).
-            Err(Errno::ENXIO) => {
-                let st = fstatat(dir.fd.as_fd(), name, AtFlags::empty())
-                    .map_err(sys(path, "inspect the target"))?;
-                if type_of(&st) != SFlag::S_IFIFO {
-                    return Ok(None);
-                }
-                if start.elapsed() >= FIFO_WAIT {
-                    return Err(SinkError::FifoNoReader {
-                        path: path.to_path_buf(),
-                    });
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            Err(Errno::ENOENT | Errno::EISDIR | Errno::ELOOP) if extra.is_empty() => {
-                return Ok(None);
-            }
-            Err(e) => return Err(sys(path, "open the target for writing")(e)),
-        }
-    };
-    let st = fstat(fd.as_fd()).map_err(sys(path, "inspect the target"))?;
-    if !matches!(type_of(&st), SFlag::S_IFCHR | SFlag::S_IFIFO) {
-        return Ok(None);
-    }
-    // Writes may block from here on (a slow reader is fine; no reader was the problem).
-    fcntl(fd.as_fd(), FcntlArg::F_SETFL(OFlag::empty()))
-        .map_err(sys(path, "open the target for writing"))?;
-    Ok(Some(File::from(fd)))
-}
-
-fn write_into(
-    dir: &Dir,
-    name: &OsStr,
-    path: &Path,
-    contents: &[u8],
-    extra: OFlag,
-) -> Result<(), SinkError> {
-    match open_special(dir, name, path, extra)? {
-        Some(mut f) => f
-            .write_all(contents)
-            .and_then(|()| f.flush())
-            .map_err(io_err(path, "write")),
-        // Swapped for something else between the check and the open: refuse, touch nothing.
-        None => Err(SinkError::NotAFile {
-            path: path.to_path_buf(),
-            kind: "file that changed type while being opened",
-        }),
-    }
-}
-
-/// Writes into what a symlink at the target points to when that is a character device or FIFO
-/// (`true`); `false` means it is not, and the link itself is to be replaced.
-fn write_into_link(
-    dir: &Dir,
-    name: &OsStr,
-    path: &Path,
-    contents: &[u8],
-) -> Result<bool, SinkError> {
-    match fstatat(dir.fd.as_fd(), name, AtFlags::empty()) {
-        Ok(st) if matches!(type_of(&st), SFlag::S_IFCHR | SFlag::S_IFIFO) => {}
-        _ => return Ok(false),
-    }
-    match open_special(dir, name, path, OFlag::empty())? {
-        Some(mut f) => {
-            f.write_all(contents)
-                .and_then(|()| f.flush())
-                .map_err(io_err(path, "write"))?;
-            Ok(true)
-        }
-        None => Ok(false),
-    }
 }
 
 fn replace(
