@@ -16,7 +16,6 @@ use nix::sys::stat::{FileStat, SFlag, fstatat};
 use nix::unistd::{Gid, Uid, UnlinkatFlags, fchownat, symlinkat, unlinkat};
 
 use super::error::{InstallError, io_err};
-use super::generation::Owners;
 use crate::sink::{self, Dir, SinkError, WalkOptions};
 
 fn sys(path: &Path, step: &'static str) -> impl FnOnce(Errno) -> InstallError {
@@ -108,7 +107,8 @@ pub fn switch(target: &Path, symlink: &Path) -> Result<(), InstallError> {
     place(&dir, name, symlink, target, |_, _| Ok(()))
 }
 
-/// Makes `path` a symlink to `target` owned `uid:gid` (when root); a correct link is left alone,
+/// Makes `path` a symlink to `target` owned `uid:gid` (when `privileged`, i.e. root); a correct
+/// link is left alone,
 /// a file or wrong link is replaced atomically, a directory, device, FIFO or socket is an error.
 /// Its directory must pass the sink's trusted walk (created 0755 when missing).
 pub fn link(
@@ -116,13 +116,13 @@ pub fn link(
     target: &Path,
     uid: u32,
     gid: u32,
-    owners: &Owners,
+    privileged: bool,
 ) -> Result<(), InstallError> {
     let (dir, name) = trusted_parent(path)?;
     match fstatat(dir.fd.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
         Ok(st) if kind(&st) == SFlag::S_IFLNK => {
             let same = readlinkat(dir.fd.as_fd(), name).is_ok_and(|t| Path::new(&t) == target);
-            let owned = !owners.privileged || (st.st_uid == uid && st.st_gid == gid);
+            let owned = !privileged || (st.st_uid == uid && st.st_gid == gid);
             if same && owned {
                 return Ok(());
             }
@@ -137,7 +137,7 @@ pub fn link(
         _ => {}
     }
     place(&dir, name, path, target, |dir, tmp| {
-        if owners.privileged {
+        if privileged {
             fchownat(
                 dir.fd.as_fd(),
                 tmp,
@@ -149,4 +149,35 @@ pub fn link(
         }
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    #[test]
+    fn links_replace_files_but_not_directories() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("etc/x/key");
+        link(&p, Path::new("/run/secrets/k"), 0, 0, false).unwrap();
+        assert_eq!(fs::read_link(&p).unwrap(), Path::new("/run/secrets/k"));
+        fs::remove_file(&p).unwrap();
+        fs::write(&p, b"old").unwrap();
+        link(&p, Path::new("/run/secrets/k"), 0, 0, false).unwrap();
+        assert_eq!(fs::read_link(&p).unwrap(), Path::new("/run/secrets/k"));
+        let d = t.path().join("dir");
+        fs::create_dir(&d).unwrap();
+        assert!(link(&d, Path::new("/t"), 0, 0, false).is_err());
+    }
+
+    #[test]
+    fn switch_replaces_a_directory() {
+        let t = tempfile::tempdir().unwrap();
+        let link = t.path().join("secrets");
+        fs::create_dir(&link).unwrap();
+        fs::write(link.join("f"), b"").unwrap();
+        switch(Path::new("/nowhere/1"), &link).unwrap();
+        assert_eq!(fs::read_link(&link).unwrap(), Path::new("/nowhere/1"));
+    }
 }
