@@ -379,7 +379,7 @@ pub fn preflight(path: &Path, opts: &WriteOptions) -> Result<(), SinkError> {
 
 /// Removes the file (or symlink) at `path`, reached by the trusted walk; a missing one is fine,
 /// anything else (directory, device, FIFO, socket) is refused and left alone.
-pub fn remove_file(path: &Path) -> Result<bool, SinkError> {
+pub fn remove(path: &Path) -> Result<bool, SinkError> {
     let opts = WriteOptions {
         allow_sticky_dir: true,
         ..WriteOptions::default()

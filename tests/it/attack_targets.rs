@@ -459,12 +459,16 @@ fn planted_state_fifo(name: &str) {
     if name == "state.json" {
         fs::write(lab.p("state/key/lock"), b"").unwrap();
     }
-    let before = snapshot(lab.dir.path());
+    // The per-output lock under state/.out-locks is taken first and may be created; the name's
+    // state directory and the output must not change.
+    let before_state = snapshot(&lab.p("state/key"));
+    let before = snapshot(&lab.p("out"));
     let t = std::time::Instant::now();
     let r = lab.provision("out/key", &[]);
     assert!(t.elapsed() < std::time::Duration::from_secs(10), "slow");
     let planted = lab.p(&format!("state/key/{name}"));
-    assert_refused(&r, &planted, "is a FIFO", &before, lab.dir.path());
+    assert_refused(&r, &planted, "is a FIFO", &before, &lab.p("out"));
+    assert_same("state/key", &before_state, &snapshot(&lab.p("state/key")));
     assert_eq!(fs::read(lab.p("out/key")).unwrap(), b"previous\n");
     // status must not hang on it either.
     let st = lab.s("state");

@@ -10,6 +10,8 @@
 mod architecture;
 mod attack_dirs;
 mod attack_install;
+mod attack_keys;
+mod attack_state;
 mod attack_targets;
 #[path = "../fake_tailscale/mod.rs"]
 mod fake_tailscale;
