@@ -24,8 +24,11 @@ mod util;
 
 // Tests.
 mod architecture;
+mod attack_dirs;
+mod attack_install;
 mod attack_keys;
 mod attack_state;
+mod attack_targets;
 mod cli_docs;
 mod examples;
 mod fake_tailscale_api;
