@@ -7,6 +7,7 @@
 
 use crate::decode::DecodeError;
 use crate::decode::encrypt::EncryptError;
+use crate::decode::identities::IdentityError;
 use crate::hostkey::KeyError;
 use crate::install::InstallError;
 use crate::install::error::Class as InstallClass;
@@ -47,6 +48,9 @@ pub enum Error {
     /// Parsing or converting an ssh key.
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// An explicit identity file (`-i`) that cannot be used.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
     /// Writing an output file.
     #[error(transparent)]
     Sink(#[from] SinkError),
@@ -86,21 +90,13 @@ impl Error {
     /// The contract's exit code for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Source(e) => match e {
-                SourceError::NotFound { .. }
-                | SourceError::IsDirectory { .. }
-                | SourceError::Unreadable { .. } => code::NO_INPUT,
-                SourceError::TooLarge { .. } => code::DATA,
-            },
-            Error::Key(e) => match e {
-                KeyError::PassphraseRequired { .. } | KeyError::WrongPassphrase { .. } => {
-                    code::NO_PERM
-                }
-                KeyError::NoEd25519 { .. }
-                | KeyError::NotEd25519 { .. }
-                | KeyError::SecurityKey { .. }
-                | KeyError::Malformed { .. }
-                | KeyError::InvalidPoint { .. } => code::DATA,
+            Error::Source(e) => source_code(e),
+            Error::Key(e) => key_code(e),
+            Error::Identity(e) => match e {
+                IdentityError::Source(s) => source_code(s),
+                IdentityError::Key(k) => key_code(k),
+                e if e.is_permission() => code::NO_PERM,
+                _ => code::DATA,
             },
             Error::Sink(_) | Error::Stdout(_) => code::CANT_CREATE,
             Error::State(e) => match e {
@@ -138,6 +134,7 @@ impl Error {
             Error::Install(e) => match e.class() {
                 InstallClass::Read => match e.read_source() {
                     Some(SourceError::TooLarge { .. }) => code::DATA,
+                    Some(SourceError::LooksLikeSecret { .. }) => code::USAGE,
                     _ => code::NO_INPUT,
                 },
                 InstallClass::Data => code::DATA,
@@ -158,5 +155,26 @@ impl Error {
                 EncryptError::Crypto { .. } => code::INTERNAL,
             },
         }
+    }
+}
+
+fn source_code(e: &SourceError) -> u8 {
+    match e {
+        SourceError::NotFound { .. }
+        | SourceError::IsDirectory { .. }
+        | SourceError::Unreadable { .. } => code::NO_INPUT,
+        SourceError::TooLarge { .. } => code::DATA,
+        SourceError::LooksLikeSecret { .. } => code::USAGE,
+    }
+}
+
+fn key_code(e: &KeyError) -> u8 {
+    match e {
+        KeyError::PassphraseRequired { .. } | KeyError::WrongPassphrase { .. } => code::NO_PERM,
+        KeyError::NoEd25519 { .. }
+        | KeyError::NotEd25519 { .. }
+        | KeyError::SecurityKey { .. }
+        | KeyError::Malformed { .. }
+        | KeyError::InvalidPoint { .. } => code::DATA,
     }
 }

@@ -66,7 +66,7 @@ fn skipped_note(skipped: &[String]) -> String {
     if skipped.is_empty() {
         String::new()
     } else {
-        format!(" (skipped: {})", skipped.join(", "))
+        format!(" (skipped: {})", crate::bounded::list(skipped, ", "))
     }
 }
 

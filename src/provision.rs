@@ -295,6 +295,8 @@ fn render(
     key: &str,
     minted: Option<&MintedKey>,
 ) -> Result<Zeroizing<Vec<u8>>, Error> {
+    // Whatever the source or the API gave: one well-formed key, so every format is one line.
+    material::check_auth_key(&req.out.display().to_string(), key)?;
     let text = match req.format {
         OutputFormat::Raw => Zeroizing::new(format!("{key}\n")),
         OutputFormat::Env => Zeroizing::new(format!("{}={key}\n", req.env_name)),
@@ -333,7 +335,7 @@ pub fn material_from_source(
     source: &Path,
     key: Option<&str>,
     input_type: Option<Format>,
-    ids: &dyn Fn() -> Identities,
+    ids: &dyn Fn() -> Result<Identities, Error>,
 ) -> Result<Material, Error> {
     let origin = Origin::from_arg(source);
     let name = origin.to_string();
@@ -344,7 +346,7 @@ pub fn material_from_source(
     };
     let text = match kind {
         Kind::Sops(format) => {
-            let doc = decode::decrypt(&origin, &data, format, &ids(), DecryptOptions::default())?;
+            let doc = decode::decrypt(&origin, &data, format, &ids()?, DecryptOptions::default())?;
             if let Some(k) = key {
                 let leaf = doc.get(k)?;
                 return classify_text(&format!("{name} (key {k})"), &leaf, None);
@@ -359,7 +361,7 @@ pub fn material_from_source(
             }
             doc.get("data")?
         }
-        Kind::Age => decode::decrypt_age(&origin, &data, &ids())?,
+        Kind::Age => decode::decrypt_age(&origin, &data, &ids()?)?,
         Kind::Plain => data,
     };
     classify_text(&name, &text, key)

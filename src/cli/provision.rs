@@ -243,7 +243,7 @@ pub struct RevokeArgs {
 }
 
 fn credentials_for(a: &RevokeArgs, rec: &state::Record) -> Result<Credentials, Error> {
-    let identities = || -> Identities { load_identities(&a.identity) };
+    let identities = || -> Result<Identities, Error> { load_identities(&a.identity) };
     let from_source = |src: &Path, key: Option<&str>| -> Result<Credentials, Error> {
         let m = provision::material_from_source(src, key, a.input_type, &identities)?;
         Credentials::from_material(m).ok_or_else(|| {

@@ -62,19 +62,22 @@ fn parse_format(s: &str) -> Result<Format, String> {
         .ok_or_else(|| format!("unknown format {s:?} (yaml, json, dotenv, ini, binary)"))
 }
 
-pub(crate) fn load_identities(explicit: &[PathBuf]) -> Identities {
-    let (ids, warnings) = Identities::load(explicit);
+pub(crate) fn load_identities(explicit: &[PathBuf]) -> Result<Identities, Error> {
+    let (ids, warnings) = Identities::load(explicit)?;
     for w in warnings {
         log::warn(w);
     }
-    log::debug(format!("identities: {}", ids.recipients().join(", ")));
-    ids
+    log::debug(format!(
+        "identities: {}",
+        crate::bounded::list(&ids.recipients(), ", ")
+    ));
+    Ok(ids)
 }
 
 pub fn decrypt(a: DecryptArgs) -> Result<(), Error> {
     let origin = Origin::from_arg(&a.file);
     let data = source::read_limited(&origin, SOPS_LIMIT, "a sops or age file")?;
-    let ids = load_identities(&a.identity);
+    let ids = load_identities(&a.identity)?;
     // An explicit --input-type wins; otherwise an age header means an age file, and the
     // format comes from the name like sops (content sniffing only for names sops calls binary).
     let sops_format = match (a.input_type, decode::detect(&origin, &data)) {
@@ -278,7 +281,7 @@ pub fn updatekeys(a: UpdatekeysArgs) -> Result<(), Error> {
     let data = source::read_limited(&origin, SOPS_LIMIT, "a sops file")?;
     let format = format_of(&origin, a.input_type);
     let spec = enc::spec_for(a.config.as_deref(), &a.file)?;
-    let ids = load_identities(&a.identity);
+    let ids = load_identities(&a.identity)?;
     let out = enc::updatekeys(&origin, &data, format, &ids, &spec)?;
     write_encrypted(&a.file, &out)?;
     log::info(format!(

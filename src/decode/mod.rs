@@ -104,7 +104,7 @@ fn list(v: &[String]) -> String {
     if v.is_empty() {
         "(none)".into()
     } else {
-        v.join(", ")
+        crate::bounded::list(v, ", ")
     }
 }
 
@@ -115,12 +115,21 @@ fn tried_list(v: &[String]) -> String {
 /etc/ssh/ssh_host_ed25519_key is readable)"
             .into()
     } else {
-        v.join(", ")
+        crate::bounded::list(v, ", ")
     }
 }
 
+/// At most a few notes (a hostile file can make one per stanza), each clipped.
 fn render_notes(v: &[String]) -> String {
-    v.iter().map(|n| format!("\n  note: {n}")).collect()
+    let mut out: String = v
+        .iter()
+        .take(crate::bounded::ITEMS)
+        .map(|n| format!("\n  note: {}", crate::bounded::clip(n, crate::bounded::ITEM_CHARS)))
+        .collect();
+    if v.len() > crate::bounded::ITEMS {
+        out.push_str(&format!("\n  note: and {} more", v.len() - crate::bounded::ITEMS));
+    }
+    out
 }
 
 impl DecodeError {

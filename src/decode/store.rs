@@ -163,11 +163,13 @@ pub fn data_key(
             notes.push(format!(
                 "key group {gi} also has {} master key(s) ({}), which tskeyctl cannot use",
                 g.others.len(),
-                g.others
-                    .iter()
-                    .map(|o| o.split(' ').next().unwrap_or_default())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                crate::bounded::list(
+                    &g.others
+                        .iter()
+                        .map(|o| o.split(' ').next().unwrap_or_default())
+                        .collect::<Vec<_>>(),
+                    ", "
+                )
             ));
         }
         if let Some(p) = got {

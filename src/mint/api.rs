@@ -126,8 +126,8 @@ impl Api {
             deadline,
             |b| {
                 let r: TokenReply = serde_json::from_slice(b).map_err(|e| e.to_string())?;
-                if !r.access_token.starts_with("tskey-") {
-                    return Err("access_token missing or not a tskey-…".into());
+                if !crate::material::is_api_key(&r.access_token) {
+                    return Err("access_token missing or not a well-formed tskey-api-… token".into());
                 }
                 Ok(r)
             },
@@ -197,8 +197,8 @@ TAILSCALE_BASE_URL (this is not a credentials problem)"
             deadline,
             |b| {
                 let c: Created = serde_json::from_slice(b).map_err(|e| e.to_string())?;
-                if !c.key.starts_with("tskey-auth-") || c.info.id.is_empty() {
-                    return Err("reply has no tskey-auth-… key or no id".into());
+                if !crate::material::is_auth_key(&c.key) || c.info.id.is_empty() {
+                    return Err("reply has no well-formed tskey-auth-… key or no id".into());
                 }
                 Ok(c)
             },

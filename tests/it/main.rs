@@ -10,3 +10,7 @@
 #[path = "../fake_tailscale/mod.rs"]
 mod fake_tailscale;
 mod util;
+mod attack_echo;
+mod attack_identity;
+mod attack_material;
+mod attack_messages;
