@@ -22,7 +22,10 @@ pub fn level() -> i8 {
 /// Prints a warning unless `-q` was given.
 pub fn warn(msg: impl std::fmt::Display) {
     if level() >= 0 {
-        eprintln!("tskeyctl: warning: {}", crate::bounded::cap(&msg.to_string()));
+        eprintln!(
+            "tskeyctl: warning: {}",
+            crate::bounded::cap(&msg.to_string())
+        );
     }
 }
 

@@ -103,7 +103,7 @@ pub fn provision(
             let mut r = prev.clone().unwrap_or_else(|| base_record(req));
             r.result = Some("error".into());
             r.exit_code = Some(e.exit_code());
-            r.error = Some(e.to_string());
+            r.error = Some(crate::bounded::cap(&e.to_string()));
             r
         }
     };

@@ -279,8 +279,17 @@ impl Identities {
                     });
                     found += 1;
                 } else if word.starts_with("AGE-") {
-                    let kind: String = word.split('1').next().unwrap_or("AGE-").chars().take(40).collect();
-                    skipped.push(format!("line {}: {kind} identities are not supported", n + 1));
+                    let kind: String = word
+                        .split('1')
+                        .next()
+                        .unwrap_or("AGE-")
+                        .chars()
+                        .take(40)
+                        .collect();
+                    skipped.push(format!(
+                        "line {}: {kind} identities are not supported",
+                        n + 1
+                    ));
                 } else {
                     return Err(not_identity(format!(
                         "line {}: found {}, not an age identity (expected AGE-SECRET-KEY-1… or an \
@@ -393,9 +402,14 @@ OpenSSH ed25519 private key)",
 fn describe_line(line: &str) -> String {
     let first = line.split_whitespace().next().unwrap_or_default();
     match first {
-        "ssh-ed25519" | "ssh-rsa" | "ssh-dss" => format!("a {first} public key (give the private key)"),
+        "ssh-ed25519" | "ssh-rsa" | "ssh-dss" => {
+            format!("a {first} public key (give the private key)")
+        }
         k if k.starts_with("ecdsa-sha2-") || k.starts_with("sk-") => {
-            format!("a {} public key (give the private key)", crate::bounded::clip(k, 40))
+            format!(
+                "a {} public key (give the private key)",
+                crate::bounded::clip(k, 40)
+            )
         }
         k if k.starts_with("age1") => "an age recipient (a public key)".into(),
         k if k.starts_with("-----BEGIN") => "a PEM block that is not a private key".into(),

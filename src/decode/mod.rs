@@ -124,10 +124,18 @@ fn render_notes(v: &[String]) -> String {
     let mut out: String = v
         .iter()
         .take(crate::bounded::ITEMS)
-        .map(|n| format!("\n  note: {}", crate::bounded::clip(n, crate::bounded::ITEM_CHARS)))
+        .map(|n| {
+            format!(
+                "\n  note: {}",
+                crate::bounded::clip(n, crate::bounded::ITEM_CHARS)
+            )
+        })
         .collect();
     if v.len() > crate::bounded::ITEMS {
-        out.push_str(&format!("\n  note: and {} more", v.len() - crate::bounded::ITEMS));
+        out.push_str(&format!(
+            "\n  note: and {} more",
+            v.len() - crate::bounded::ITEMS
+        ));
     }
     out
 }
@@ -271,7 +279,9 @@ pub fn decrypt_age(
 fn armor_decoded(bytes: &[u8]) -> Vec<u8> {
     use std::io::Read;
     let mut out = Vec::new();
-    let mut r = age::armor::ArmoredReader::new(bytes).take(16 << 10);
+    // Enough for the header of any age file tskeyctl accepts (each stanza is ~100 bytes), so
+    // "and N more" counts every recipient.
+    let mut r = age::armor::ArmoredReader::new(bytes).take(1 << 20);
     let _ = r.read_to_end(&mut out);
     out
 }

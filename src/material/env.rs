@@ -61,7 +61,8 @@ pub fn parse_env(
                 line: line_no,
             });
         }
-        let value = unquote(v.trim_start_matches([' ', '\t'])).map_err(|p| bad(format!("{k}: {p}")))?;
+        let value =
+            unquote(v.trim_start_matches([' ', '\t'])).map_err(|p| bad(format!("{k}: {p}")))?;
         if let Some(i) = out.iter().position(|(o, _)| o.eq_ignore_ascii_case(k)) {
             return Err(bad(format!(
                 "{k} is set again (first on line {}); a variable may be given once",
@@ -94,7 +95,9 @@ fn unquote(v: &str) -> Result<&str, &'static str> {
     }
     let value = &inner[..end];
     if q == '"' && value.contains(['\\', '$', '`']) {
-        return Err("a backslash, $ or ` inside double quotes (escapes and expansions are not supported)");
+        return Err(
+            "a backslash, $ or ` inside double quotes (escapes and expansions are not supported)",
+        );
     }
     Ok(value)
 }

@@ -165,7 +165,10 @@ mod tests {
     fn hostile_shapes_fail_without_echo() {
         let cases = [
             (format!("tskey-auth-{ID}-{SECRET}\0x"), "a NUL byte"),
-            (format!("tskey-auth-{ID}-{SECRET}\x1b[2J"), "an escape sequence"),
+            (
+                format!("tskey-auth-{ID}-{SECRET}\x1b[2J"),
+                "an escape sequence",
+            ),
             (
                 format!("tskey-auth-{ID}-{SECRET}\nLD_PRELOAD=/tmp/x.so"),
                 "a line break",

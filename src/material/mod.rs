@@ -137,8 +137,10 @@ client_secret / TS_API_CLIENT_SECRET / TAILSCALE_OAUTH_CLIENT_SECRET, or api_key
     NotText { origin: String },
     /// A credential that does not have the Tailscale key grammar (or holds a character no
     /// credential may hold). The problem names a class and position, never the value.
-    #[error("{origin}: the {what} {problem}; Tailscale keys are tskey-<kind>-<id>-<secret> with \
-ASCII letters and digits between the dashes")]
+    #[error(
+        "{origin}: the {what} {problem}; Tailscale keys are tskey-<kind>-<id>-<secret> with \
+ASCII letters and digits between the dashes"
+    )]
     BadKey {
         origin: String,
         what: &'static str,
@@ -541,7 +543,10 @@ client secret (tskey-client-…) or API key (tskey-api-…)"
     #[test]
     fn keys_without_the_grammar_are_refused() {
         for (v, want) in [
-            (format!("{AUTH}\nLD_PRELOAD=/tmp/x.so"), "contains a line break"),
+            (
+                format!("{AUTH}\nLD_PRELOAD=/tmp/x.so"),
+                "contains a line break",
+            ),
             (format!("{AUTH}\0"), "contains a NUL byte"),
             (format!("{AUTH}\x1b]0;x\x07"), "contains an escape sequence"),
             (format!("{AUTH}\"extra"), "contains a quote"),
@@ -553,7 +558,10 @@ client secret (tskey-client-…) or API key (tskey-api-…)"
             let e = classify_str("s.txt", &v).unwrap_err().to_string();
             assert!(e.starts_with("s.txt: the "), "{e}");
             assert!(e.contains(want), "{v:?}: {e}");
-            assert!(!e.contains("0123456789abcdef") && !e.contains("LD_PRELOAD"), "{e}");
+            assert!(
+                !e.contains("0123456789abcdef") && !e.contains("LD_PRELOAD"),
+                "{e}"
+            );
         }
     }
 
@@ -571,7 +579,10 @@ client secret (tskey-client-…) or API key (tskey-api-…)"
         assert_eq!(c.client_id.as_deref(), Some("myid"));
         let m = classify_map(
             "f",
-            &map(&[("TAILSCALE_API_KEY", API), ("TAILSCALE_TAILNET", "example.com")]),
+            &map(&[
+                ("TAILSCALE_API_KEY", API),
+                ("TAILSCALE_TAILNET", "example.com"),
+            ]),
             Want::Any,
         )
         .unwrap();
@@ -627,7 +638,12 @@ client secret (tskey-client-…) or API key (tskey-api-…)"
             .to_string();
         assert!(e.starts_with("s: TS_AUTHKEY: the auth key "), "{e}");
         let many: Vec<(String, Zeroizing<String>)> = (0..1000)
-            .map(|i| (format!("key{i}_{}", "x".repeat(200)), Zeroizing::new("v".into())))
+            .map(|i| {
+                (
+                    format!("key{i}_{}", "x".repeat(200)),
+                    Zeroizing::new("v".into()),
+                )
+            })
             .collect();
         let e = classify_map("s", &many, Want::Any).unwrap_err().to_string();
         assert!(e.len() < 1024 && e.contains("and 995 more"), "{}", e.len());

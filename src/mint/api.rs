@@ -127,7 +127,9 @@ impl Api {
             |b| {
                 let r: TokenReply = serde_json::from_slice(b).map_err(|e| e.to_string())?;
                 if !crate::material::is_api_key(&r.access_token) {
-                    return Err("access_token missing or not a well-formed tskey-api-… token".into());
+                    return Err(
+                        "access_token missing or not a well-formed tskey-api-… token".into(),
+                    );
                 }
                 Ok(r)
             },

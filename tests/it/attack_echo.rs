@@ -27,7 +27,14 @@ fn secrets() -> Vec<String> {
 /// The distinctive parts no output may contain.
 fn needles(secret: &str) -> Vec<String> {
     let mut v = vec![secret.to_string()];
-    for part in ["EchoClientSecretValue", "EchoAuthKeySecretValue", "EchoApiKeySecretValue", "ECHOAGESECRETVALUE", "ECHOPLUGINSECRETVALUE", "EchoPemSecretValue"] {
+    for part in [
+        "EchoClientSecretValue",
+        "EchoAuthKeySecretValue",
+        "EchoApiKeySecretValue",
+        "ECHOAGESECRETVALUE",
+        "ECHOPLUGINSECRETVALUE",
+        "EchoPemSecretValue",
+    ] {
         if secret.contains(part) {
             v.push(part.to_string());
         }
@@ -59,41 +66,242 @@ fn run_in(dir: &Path, args: &[String], env: &[(&str, &str)]) -> Run {
 /// flag the message must name, and the environment variable it may suggest.
 fn cases() -> Vec<(Vec<&'static str>, &'static str, Option<&'static str>)> {
     vec![
-        (vec!["provision", "--source", "S", "--out", "out/key", "--state-dir", "state"], "provision --source", None),
-        (vec!["provision", "--source", "s.yaml", "--out", "S", "--state-dir", "state"], "provision --out", None),
-        (vec!["provision", "--source", "s.yaml", "--out", "out/key", "--state-dir", "S"], "provision --state-dir", None),
-        (vec!["provision", "--source", "s.yaml", "--out", "out/key", "--state-dir", "state", "-i", "S"], "provision -i/--identity", Some("SOPS_AGE_KEY")),
-        (vec!["revoke", "--out", "S", "--state-dir", "state"], "revoke --out", None),
-        (vec!["revoke", "--name", "key", "--state-dir", "S"], "revoke --state-dir", None),
-        (vec!["revoke", "--name", "key", "--state-dir", "state", "--source", "S"], "revoke --source", None),
-        (vec!["revoke", "--name", "key", "--state-dir", "state", "--source", "s.yaml", "-i", "S"], "revoke -i/--identity", Some("SOPS_AGE_KEY")),
-        (vec!["revoke", "--name", "key", "--state-dir", "state", "--oauth-secret-file", "S"], "revoke --oauth-secret-file", Some("TS_API_CLIENT_SECRET")),
-        (vec!["revoke", "--name", "key", "--state-dir", "state", "--credentials-file", "S"], "revoke --credentials-file", Some("TS_API_CLIENT_SECRET")),
-        (vec!["revoke", "--name", "key", "--state-dir", "state", "--api-key-file", "S"], "revoke --api-key-file", Some("TAILSCALE_API_KEY")),
-        (vec!["status", "--state-dir", "S"], "status --state-dir", None),
-        (vec!["mint", "--tags", "tag:ci", "--oauth-secret-file", "S"], "mint --oauth-secret-file", Some("TS_API_CLIENT_SECRET")),
-        (vec!["mint", "--tags", "tag:ci", "--oauth-secret-file=S"], "mint --oauth-secret-file", Some("TS_API_CLIENT_SECRET")),
-        (vec!["mint", "--tags", "tag:ci", "--credentials-file", "S"], "mint --credentials-file", Some("TS_API_CLIENT_SECRET")),
-        (vec!["mint", "--tags", "tag:ci", "--api-key-file", "S"], "mint --api-key-file", Some("TAILSCALE_API_KEY")),
-        (vec!["mint", "--tags", "tag:ci", "--api-key-file", "s.yaml", "-o", "S"], "mint -o/--output", None),
+        (
+            vec![
+                "provision",
+                "--source",
+                "S",
+                "--out",
+                "out/key",
+                "--state-dir",
+                "state",
+            ],
+            "provision --source",
+            None,
+        ),
+        (
+            vec![
+                "provision",
+                "--source",
+                "s.yaml",
+                "--out",
+                "S",
+                "--state-dir",
+                "state",
+            ],
+            "provision --out",
+            None,
+        ),
+        (
+            vec![
+                "provision",
+                "--source",
+                "s.yaml",
+                "--out",
+                "out/key",
+                "--state-dir",
+                "S",
+            ],
+            "provision --state-dir",
+            None,
+        ),
+        (
+            vec![
+                "provision",
+                "--source",
+                "s.yaml",
+                "--out",
+                "out/key",
+                "--state-dir",
+                "state",
+                "-i",
+                "S",
+            ],
+            "provision -i/--identity",
+            Some("SOPS_AGE_KEY"),
+        ),
+        (
+            vec!["revoke", "--out", "S", "--state-dir", "state"],
+            "revoke --out",
+            None,
+        ),
+        (
+            vec!["revoke", "--name", "key", "--state-dir", "S"],
+            "revoke --state-dir",
+            None,
+        ),
+        (
+            vec![
+                "revoke",
+                "--name",
+                "key",
+                "--state-dir",
+                "state",
+                "--source",
+                "S",
+            ],
+            "revoke --source",
+            None,
+        ),
+        (
+            vec![
+                "revoke",
+                "--name",
+                "key",
+                "--state-dir",
+                "state",
+                "--source",
+                "s.yaml",
+                "-i",
+                "S",
+            ],
+            "revoke -i/--identity",
+            Some("SOPS_AGE_KEY"),
+        ),
+        (
+            vec![
+                "revoke",
+                "--name",
+                "key",
+                "--state-dir",
+                "state",
+                "--oauth-secret-file",
+                "S",
+            ],
+            "revoke --oauth-secret-file",
+            Some("TS_API_CLIENT_SECRET"),
+        ),
+        (
+            vec![
+                "revoke",
+                "--name",
+                "key",
+                "--state-dir",
+                "state",
+                "--credentials-file",
+                "S",
+            ],
+            "revoke --credentials-file",
+            Some("TS_API_CLIENT_SECRET"),
+        ),
+        (
+            vec![
+                "revoke",
+                "--name",
+                "key",
+                "--state-dir",
+                "state",
+                "--api-key-file",
+                "S",
+            ],
+            "revoke --api-key-file",
+            Some("TAILSCALE_API_KEY"),
+        ),
+        (
+            vec!["status", "--state-dir", "S"],
+            "status --state-dir",
+            None,
+        ),
+        (
+            vec!["mint", "--tags", "tag:ci", "--oauth-secret-file", "S"],
+            "mint --oauth-secret-file",
+            Some("TS_API_CLIENT_SECRET"),
+        ),
+        (
+            vec!["mint", "--tags", "tag:ci", "--oauth-secret-file=S"],
+            "mint --oauth-secret-file",
+            Some("TS_API_CLIENT_SECRET"),
+        ),
+        (
+            vec!["mint", "--tags", "tag:ci", "--credentials-file", "S"],
+            "mint --credentials-file",
+            Some("TS_API_CLIENT_SECRET"),
+        ),
+        (
+            vec!["mint", "--tags", "tag:ci", "--api-key-file", "S"],
+            "mint --api-key-file",
+            Some("TAILSCALE_API_KEY"),
+        ),
+        (
+            vec![
+                "mint",
+                "--tags",
+                "tag:ci",
+                "--api-key-file",
+                "s.yaml",
+                "-o",
+                "S",
+            ],
+            "mint -o/--output",
+            None,
+        ),
         (vec!["decrypt", "S"], "decrypt <FILE>", None),
-        (vec!["decrypt", "-i", "S", "s.yaml"], "decrypt -i/--identity", Some("SOPS_AGE_KEY")),
-        (vec!["decrypt", "-o", "S", "s.yaml"], "decrypt -o/--output", None),
-        (vec!["encrypt", "--age", "age1tukp6rfytm0rmgxrp8tqv05w5gstqcu5rgc3cd2ncgl8j99sja8sqfwjdu", "S"], "encrypt <FILE>", None),
-        (vec!["encrypt", "--config", "S", "s.yaml"], "encrypt --config", None),
-        (vec!["encrypt", "-o", "S", "s.yaml"], "encrypt -o/--output", None),
+        (
+            vec!["decrypt", "-i", "S", "s.yaml"],
+            "decrypt -i/--identity",
+            Some("SOPS_AGE_KEY"),
+        ),
+        (
+            vec!["decrypt", "-o", "S", "s.yaml"],
+            "decrypt -o/--output",
+            None,
+        ),
+        (
+            vec![
+                "encrypt",
+                "--age",
+                "age1tukp6rfytm0rmgxrp8tqv05w5gstqcu5rgc3cd2ncgl8j99sja8sqfwjdu",
+                "S",
+            ],
+            "encrypt <FILE>",
+            None,
+        ),
+        (
+            vec!["encrypt", "--config", "S", "s.yaml"],
+            "encrypt --config",
+            None,
+        ),
+        (
+            vec!["encrypt", "-o", "S", "s.yaml"],
+            "encrypt -o/--output",
+            None,
+        ),
         (vec!["updatekeys", "S"], "updatekeys <FILE>", None),
-        (vec!["updatekeys", "-i", "S", "s.yaml"], "updatekeys -i/--identity", Some("SOPS_AGE_KEY")),
-        (vec!["updatekeys", "--config", "S", "s.yaml"], "updatekeys --config", None),
+        (
+            vec!["updatekeys", "-i", "S", "s.yaml"],
+            "updatekeys -i/--identity",
+            Some("SOPS_AGE_KEY"),
+        ),
+        (
+            vec!["updatekeys", "--config", "S", "s.yaml"],
+            "updatekeys --config",
+            None,
+        ),
         (vec!["install", "S"], "install <MANIFEST.json>", None),
-        (vec!["install", "--root", "S", "m.json"], "install --root", None),
+        (
+            vec!["install", "--root", "S", "m.json"],
+            "install --root",
+            None,
+        ),
         (vec!["recipient", "S"], "recipient <FILE>", None),
         (vec!["recipient", "-i", "S"], "recipient -i/--input", None),
-        (vec!["recipient", "-o", "S", "s.yaml"], "recipient -o/--output", None),
+        (
+            vec!["recipient", "-o", "S", "s.yaml"],
+            "recipient -o/--output",
+            None,
+        ),
         (vec!["identity", "S"], "identity <FILE>", None),
         (vec!["identity", "-i", "S"], "identity -i/--input", None),
-        (vec!["identity", "-o", "S", "s.yaml"], "identity -o/--output", None),
-        (vec!["identity", "--passphrase-file", "S", "s.yaml"], "identity --passphrase-file", None),
+        (
+            vec!["identity", "-o", "S", "s.yaml"],
+            "identity -o/--output",
+            None,
+        ),
+        (
+            vec!["identity", "--passphrase-file", "S", "s.yaml"],
+            "identity --passphrase-file",
+            None,
+        ),
         (vec!["generate", "man", "--dir", "S"], "man --dir", None),
     ]
 }
@@ -130,22 +338,39 @@ fn every_path_flag_refuses_a_secret_without_echoing_it() {
                 a => args.push(a.to_string()),
             }
         }
-        let before: Vec<_> = fs::read_dir(d).expect("ls").flatten().map(|e| e.file_name()).collect();
+        let before: Vec<_> = fs::read_dir(d)
+            .expect("ls")
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
         let r = run_in(d, &args, &[]);
         let what = format!("{flag} given {}", &secret[..12]);
         assert_eq!(r.code, 2, "{what}: {}", r.stderr);
-        let mut want = format!("{flag}: this looks like a secret, not a file name: put it in a 0600 file");
+        let mut want =
+            format!("{flag}: this looks like a secret, not a file name: put it in a 0600 file");
         if let Some(e) = env {
             want.push_str(&format!(" (or {e})"));
         }
-        assert!(r.stderr.contains(&want), "{what}: wanted {want:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(&want),
+            "{what}: wanted {want:?}: {}",
+            r.stderr
+        );
         let needles = needles(secret);
         assert_no_secret(&what, &r.stderr, &needles);
         assert_no_secret(&what, &r.stdout, &needles);
         // Nothing created (no file named after the secret, no state).
-        let after: Vec<_> = fs::read_dir(d).expect("ls").flatten().map(|e| e.file_name()).collect();
+        let after: Vec<_> = fs::read_dir(d)
+            .expect("ls")
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
         assert_eq!(after, before, "{what}: files created");
-        let st = run_in(d, &["status".into(), "--state-dir".into(), "state".into()], &[]);
+        let st = run_in(
+            d,
+            &["status".into(), "--state-dir".into(), "state".into()],
+            &[],
+        );
         assert_no_secret(&what, &st.stdout, &needles);
         assert_no_secret(&what, &st.stderr, &needles);
         n += 1;
@@ -206,7 +431,8 @@ fn environment_paths_and_state_hold_no_secret() {
         // The identity was not loaded from the "path", so nothing opens the file.
         assert_eq!(r.code, 77, "{var}: {}", r.stderr);
         assert!(
-            r.stderr.contains("this looks like a secret, not a file name"),
+            r.stderr
+                .contains("this looks like a secret, not a file name"),
             "{var}: {}",
             r.stderr
         );
@@ -230,6 +456,15 @@ fn environment_paths_and_state_hold_no_secret() {
     );
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(!d.join("state").exists(), "no state is recorded");
-    let st = run_in(d, &["status".into(), "--state-dir".into(), "state".into(), "--json".into()], &[]);
+    let st = run_in(
+        d,
+        &[
+            "status".into(),
+            "--state-dir".into(),
+            "state".into(),
+            "--json".into(),
+        ],
+        &[],
+    );
     assert_no_secret("status", &st.stdout, &needles(secret));
 }

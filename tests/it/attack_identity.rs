@@ -144,7 +144,10 @@ fn cases(w: &World) -> Vec<Case> {
         ),
         c(
             "rsa-pem",
-            w.keygen("id_rsa_pem", &["-t", "rsa", "-b", "2048", "-m", "PEM", "-N", ""]),
+            w.keygen(
+                "id_rsa_pem",
+                &["-t", "rsa", "-b", "2048", "-m", "PEM", "-N", ""],
+            ),
             65,
             "ssh-rsa (PEM) private key",
         ),
@@ -211,9 +214,22 @@ fn unusable_explicit_identities_are_errors_naming_file_and_type() {
                 "{what}: the message names the file: {}",
                 r.stderr
             );
-            assert!(r.stderr.contains(case.want), "{what}: wanted {:?}: {}", case.want, r.stderr);
-            assert!(!r.stderr.contains("warning"), "{what}: an error, not a warning: {}", r.stderr);
-            assert!(!r.stderr.contains("no identity can decrypt"), "{what}: {}", r.stderr);
+            assert!(
+                r.stderr.contains(case.want),
+                "{what}: wanted {:?}: {}",
+                case.want,
+                r.stderr
+            );
+            assert!(
+                !r.stderr.contains("warning"),
+                "{what}: an error, not a warning: {}",
+                r.stderr
+            );
+            assert!(
+                !r.stderr.contains("no identity can decrypt"),
+                "{what}: {}",
+                r.stderr
+            );
             assert_no_secret(&what, &r.stderr, &[AUTH.to_string()]);
             assert_no_secret(&what, &r.stdout, &[AUTH.to_string()]);
             // Nothing written: the output and the sops file are as they were (the state
@@ -248,11 +264,28 @@ SSH_TO_AGE_PASSPHRASE)",
             "{command}: {}",
             r.stderr
         );
-        assert!(!r.stderr.contains("--passphrase-file"), "{command}: {}", r.stderr);
-        let r = with_identity(&w, command, &key, &[("TSKEYCTL_IDENTITY_PASSPHRASE", "wrong")]);
+        assert!(
+            !r.stderr.contains("--passphrase-file"),
+            "{command}: {}",
+            r.stderr
+        );
+        let r = with_identity(
+            &w,
+            command,
+            &key,
+            &[("TSKEYCTL_IDENTITY_PASSPHRASE", "wrong")],
+        );
         assert_eq!(r.code, 77, "{command}: {}", r.stderr);
-        assert!(r.stderr.contains("wrong passphrase"), "{command}: {}", r.stderr);
-        assert!(!r.stderr.contains("correct horse"), "{command}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("wrong passphrase"),
+            "{command}: {}",
+            r.stderr
+        );
+        assert!(
+            !r.stderr.contains("correct horse"),
+            "{command}: {}",
+            r.stderr
+        );
     }
     // `identity` has --passphrase-file, so its hint may name it.
     let r = run(&["identity", p(&key), "-o", p(&w.path("id.txt"))], &[]);
@@ -268,5 +301,8 @@ fn usable_identities_still_open_the_file() {
     fs::write(&id, format!("# created: now\n{IDENTITY}\n")).expect("write");
     let r = with_identity(&w, "provision", &id, &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(fs::read(w.path("out/key")).expect("read"), format!("{AUTH}\n").into_bytes());
+    assert_eq!(
+        fs::read(w.path("out/key")).expect("read"),
+        format!("{AUTH}\n").into_bytes()
+    );
 }

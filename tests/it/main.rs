@@ -7,10 +7,10 @@
 //! need root (devices, other owners) print a notice and skip when not run as root; cases that
 //! need the unprivileged attacker account (`tskeyctl-attacker`, made by `.ci/run`) skip without it.
 
-#[path = "../fake_tailscale/mod.rs"]
-mod fake_tailscale;
-mod util;
 mod attack_echo;
 mod attack_identity;
 mod attack_material;
 mod attack_messages;
+#[path = "../fake_tailscale/mod.rs"]
+mod fake_tailscale;
+mod util;
