@@ -346,7 +346,8 @@ pub fn material_from_source(
     };
     let text = match kind {
         Kind::Sops(format) => {
-            let doc = decode::decrypt(&origin, &data, format, &ids()?, DecryptOptions::default())?;
+            let doc = decode::decrypt(&origin, &data, format, &ids()?, DecryptOptions::default())
+                .map_err(decode::DecodeError::without_ignore_mac_hint)?;
             if let Some(k) = key {
                 let leaf = doc.get(k)?;
                 return classify_text(&format!("{name} (key {k})"), &leaf, None);

@@ -78,7 +78,15 @@ pub struct Entry {
 #[derive(Default)]
 pub struct Identities {
     entries: Vec<Entry>,
+    /// Where identities would have come from, for "identities tried: (none: …)".
+    none_hint: &'static str,
 }
+
+/// What gives the CLI an identity.
+const CLI_NONE_HINT: &str = "pass -i KEY, set SOPS_AGE_KEY_FILE, or run as root so /etc/ssh/ssh_host_ed25519_key is readable";
+/// What gives `install` one.
+const MANIFEST_NONE_HINT: &str =
+    "no key from the manifest's sshKeyPaths / ageKeyFile could be loaded";
 
 /// Where identities come from, beyond explicit `-i` files. `Debug` omits the key material and
 /// the passphrase.
@@ -97,9 +105,10 @@ pub struct Sources {
     /// Passphrase for passphrase-protected ssh keys and age-encrypted identity files
     /// (`SSH_TO_AGE_PASSPHRASE`, `TSKEYCTL_IDENTITY_PASSPHRASE`).
     pub passphrase: Option<String>,
-    /// Whether this command reads those variables (so a "passphrase-protected" error may name
-    /// them).
-    pub passphrase_from_env: bool,
+    /// Whether these are the CLI's sources (`-i` and the environment), so messages may name
+    /// `-i`, `SOPS_AGE_KEY_FILE` and the passphrase variables; otherwise (`install`) they name
+    /// the manifest's `sshKeyPaths` / `ageKeyFile`.
+    pub cli: bool,
 }
 
 impl std::fmt::Debug for Sources {
@@ -112,7 +121,7 @@ impl std::fmt::Debug for Sources {
             .field("ssh_key_file", &self.ssh_key_file)
             .field("host_key", &self.host_key)
             .field("passphrase", &redacted(&self.passphrase))
-            .field("passphrase_from_env", &self.passphrase_from_env)
+            .field("cli", &self.cli)
             .finish()
     }
 }
@@ -129,7 +138,7 @@ impl Sources {
             host_key: Some(PathBuf::from(HOST_KEY)),
             passphrase: var("TSKEYCTL_IDENTITY_PASSPHRASE")
                 .or_else(|| var("SSH_TO_AGE_PASSPHRASE")),
-            passphrase_from_env: true,
+            cli: true,
         }
     }
 }
@@ -144,7 +153,7 @@ impl Identities {
     /// Loads from explicit sources; every failure is a warning (sops-nix's lenient rule, for
     /// `install`).
     pub fn load_from(src: &Sources) -> (Identities, Vec<String>) {
-        let mut ids = Identities::default();
+        let mut ids = Identities::for_sources(src);
         let mut warnings = Vec::new();
         for p in &src.explicit {
             if let Err(w) = ids.add_file_from(p, src) {
@@ -157,7 +166,7 @@ impl Identities {
 
     /// Loads from explicit sources; an explicit file that cannot be used is an error.
     pub fn load_strict(src: &Sources) -> Result<(Identities, Vec<String>), IdentityError> {
-        let mut ids = Identities::default();
+        let mut ids = Identities::for_sources(src);
         let mut warnings = Vec::new();
         for p in &src.explicit {
             ids.add_file_from(p, src)?;
@@ -166,8 +175,34 @@ impl Identities {
         Ok((ids, warnings))
     }
 
+    fn for_sources(src: &Sources) -> Identities {
+        Identities {
+            entries: Vec::new(),
+            none_hint: if src.cli {
+                CLI_NONE_HINT
+            } else {
+                MANIFEST_NONE_HINT
+            },
+        }
+    }
+
+    /// The identities tried, for "no identity can decrypt" messages: the recipients, or when
+    /// none was loaded, what would have provided one (naming only this command's sources).
+    pub fn tried(&self) -> Vec<String> {
+        let r = self.recipients();
+        if !r.is_empty() {
+            return r;
+        }
+        let hint = if self.none_hint.is_empty() {
+            "no identity was loaded"
+        } else {
+            self.none_hint
+        };
+        vec![format!("(none: {hint})")]
+    }
+
     fn add_file_from(&mut self, p: &Path, src: &Sources) -> Result<(), IdentityError> {
-        let hint = if src.passphrase_from_env {
+        let hint = if src.cli {
             PASSPHRASE_ENV_HINT
         } else {
             NO_PASSPHRASE_HINT

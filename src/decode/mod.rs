@@ -98,6 +98,20 @@ pub enum DecodeError {
     /// `--extract` syntax.
     #[error("error parsing --extract path: {0}")]
     ExtractSyntax(String),
+    /// A MAC problem reported by a command that has no `--ignore-mac` (provision, install):
+    /// the same finding, without naming a flag the command lacks.
+    #[error("{origin}: {}", mac_problem(.source))]
+    Mac { origin: Origin, source: TreeError },
+}
+
+fn mac_problem(e: &TreeError) -> &'static str {
+    match e {
+        TreeError::NoMac => "the file has no MAC",
+        _ => {
+            "MAC mismatch: the file's content was changed after it was encrypted (values \
+reordered, added or removed)"
+        }
+    }
 }
 
 fn list(v: &[String]) -> String {
@@ -108,15 +122,10 @@ fn list(v: &[String]) -> String {
     }
 }
 
-/// The identities tried; when there were none, what would have provided one.
+/// The identities tried ([`Identities::tried`] says what would have provided one when none
+/// was loaded).
 fn tried_list(v: &[String]) -> String {
-    if v.is_empty() {
-        "(none: pass -i KEY, set SOPS_AGE_KEY_FILE, or run as root so \
-/etc/ssh/ssh_host_ed25519_key is readable)"
-            .into()
-    } else {
-        crate::bounded::list(v, ", ")
-    }
+    list(v)
 }
 
 /// At most a few notes (a hostile file can make one per stanza), each clipped.
@@ -148,6 +157,17 @@ impl DecodeError {
             DecodeError::NoIdentity { .. } | DecodeError::Threshold { .. }
         )
     }
+    /// For commands without `--ignore-mac`: a MAC error that does not suggest it.
+    pub fn without_ignore_mac_hint(self) -> DecodeError {
+        match self {
+            DecodeError::Tree {
+                origin,
+                source: source @ (TreeError::MacMismatch | TreeError::NoMac),
+            } => DecodeError::Mac { origin, source },
+            other => other,
+        }
+    }
+
     /// True for bad `--extract` syntax (usage).
     pub fn is_usage(&self) -> bool {
         matches!(self, DecodeError::ExtractSyntax(_))
@@ -266,7 +286,7 @@ pub fn decrypt_age(
         AgeError::NoMatch => DecodeError::NoIdentity {
             origin: origin.clone(),
             file_recipients: agefile::stanza_summary(&armor_decoded(bytes)),
-            tried: ids.recipients(),
+            tried: ids.tried(),
             notes: Vec::new(),
         },
         source => DecodeError::Age {

@@ -184,7 +184,7 @@ pub fn data_key(
                 return Err(DecodeError::NoIdentity {
                     origin: origin.clone(),
                     file_recipients: md.recipients(),
-                    tried: ids.recipients(),
+                    tried: ids.tried(),
                     notes,
                 });
             }
@@ -200,7 +200,7 @@ pub fn data_key(
                 return Err(DecodeError::NoIdentity {
                     origin: origin.clone(),
                     file_recipients: md.recipients(),
-                    tried: ids.recipients(),
+                    tried: ids.tried(),
                     notes,
                 });
             }
@@ -209,7 +209,7 @@ pub fn data_key(
                 need,
                 got: parts.len(),
                 file_recipients: md.recipients(),
-                tried: ids.recipients(),
+                tried: ids.tried(),
             });
         }
         let refs: Vec<&[u8]> = parts.iter().map(|p| p.as_slice()).collect();

@@ -371,7 +371,7 @@ one) with that scope under Settings → OAuth clients"
                 endpoint,
                 server,
                 hint: format!(
-                    "check --tailnet ({tailnet}) and --api-url; a 404 is not a credentials problem"
+                    "check the tailnet ({tailnet}) and --api-url; a 404 is not a credentials problem"
                 ),
             },
             status => MintError::Refused {

@@ -306,3 +306,99 @@ fn usable_identities_still_open_the_file() {
         format!("{AUTH}\n").into_bytes()
     );
 }
+
+/// `install` has no `-i` and reads no SOPS_AGE_KEY_FILE: when the manifest's keys give no
+/// identity, the message says so instead of naming flags install does not have.
+#[test]
+fn install_hint_names_the_manifest_not_flags() {
+    let w = World::new();
+    let root = w.path("root");
+    fs::create_dir(&root).expect("mkdir");
+    fs::copy(w.path("s.yaml"), root.join("s.yaml")).expect("copy");
+    let manifest = serde_json::json!({
+        "secrets": [{
+            "name": "a", "key": "auth_key", "path": "/run/secrets/a", "owner": "root",
+            "group": "root", "mode": "0400", "sopsFile": "/s.yaml", "format": "yaml",
+            "restartUnits": [], "reloadUnits": []
+        }],
+        "placeholderBySecretName": {},
+        "secretsMountPoint": "/run/secrets.d",
+        "symlinkPath": "/run/secrets",
+        "keepGenerations": 1,
+        "sshKeyPaths": [],
+        "ageKeyFile": "",
+        "gnupgHome": "",
+        "ageSshKeyPaths": [],
+        "useTmpfs": false,
+        "userMode": false,
+        "logging": {"keyImport": true, "secretChanges": true}
+    });
+    fs::write(w.path("m.json"), manifest.to_string()).expect("write");
+    let r = run(
+        &[
+            "install",
+            "--root",
+            p(&root),
+            "--no-mount",
+            p(&w.path("m.json")),
+        ],
+        &[],
+    );
+    assert_eq!(r.code, 77, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "identities tried: (none: no key from the manifest's sshKeyPaths / ageKeyFile could \
+be loaded)"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !r.stderr.contains("-i KEY") && !r.stderr.contains("SOPS_AGE_KEY_FILE"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// A MAC error suggests `--ignore-mac` only where the command has it (decrypt), not in
+/// provision.
+#[test]
+fn mac_hint_names_ignore_mac_only_where_it_exists() {
+    let w = World::new();
+    let id = w.path("id.txt");
+    fs::write(&id, format!("{IDENTITY}\n")).expect("write");
+    let tampered = w.path("t.yaml");
+    let mut text = b"extra_unencrypted: x\n".to_vec();
+    text.extend(fs::read(w.path("s.yaml")).expect("read"));
+    fs::write(&tampered, text).expect("write");
+    let r = run(&["decrypt", "-i", p(&id), p(&tampered)], &[]);
+    assert_eq!(r.code, 65, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("MAC mismatch") && r.stderr.contains("--ignore-mac"),
+        "{}",
+        r.stderr
+    );
+    let r = run(
+        &[
+            "provision",
+            "--source",
+            p(&tampered),
+            "--out",
+            p(&w.path("out/key")),
+            "--state-dir",
+            p(&w.path("state")),
+            "-i",
+            p(&id),
+        ],
+        &[],
+    );
+    assert_eq!(r.code, 65, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains(&format!("{}: MAC mismatch", tampered.display())),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("--ignore-mac"), "{}", r.stderr);
+    assert_eq!(fs::read(w.path("out/key")).expect("read"), PREVIOUS);
+}

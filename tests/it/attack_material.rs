@@ -405,7 +405,6 @@ fn hostile_api_credentials_are_65() {
     let client = format!("tskey-client-{ID}-{SECRET}");
     let api = format!("tskey-api-{ID}-{SECRET}");
     let cases: Vec<CredentialCase> = vec![
-        // (case, files, extra args / env given as "ENV:NAME=VALUE", wanted)
         (
             "secret-file-escape",
             vec![("s", format!("{client}\x1b[0m\n"))],
