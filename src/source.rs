@@ -57,12 +57,15 @@ pub enum SourceError {
     /// A path argument that is a secret pasted where a file name belongs. Neither the value nor
     /// anything derived from it is kept: only the flag that received it.
     #[error(
-        "{flag}: this looks like a secret, not a file name: put it in a 0600 file{}",
+        "{flag}: this looks like a secret, {}: put it in a 0600 file{}",
+        if *.path { "not a file name" } else { "and secrets are never taken from the command line" },
         env_hint(.env)
     )]
     LooksLikeSecret {
         flag: String,
         env: Option<&'static str>,
+        /// Whether the flag takes a path (else another value, such as a client id).
+        path: bool,
     },
     /// The input is larger than this kind of input can be.
     #[error("{origin}: larger than {limit} bytes, which is too large for {what}")]
@@ -120,6 +123,7 @@ pub fn read_limited(
             return Err(SourceError::LooksLikeSecret {
                 flag: format!("a path given for {what}"),
                 env: None,
+                path: true,
             });
         }
     }

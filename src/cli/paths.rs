@@ -1,6 +1,8 @@
 //! Path arguments are never secrets: every flag or operand that takes a path (any `PathBuf`
 //! argument of any command, found from clap's own definitions so a new flag is covered without
 //! being listed) is checked right after parsing, before anything is logged, read or recorded.
+//! Other option values get the same check (no option takes a secret: `--oauth-client-id
+//! tskey-client-…` would otherwise be logged as a client id).
 //!
 //! A value that looks like a secret (`tskey-…`, `AGE-SECRET-KEY-…`, `AGE-PLUGIN-…`, a PEM block;
 //! see [`source::looks_like_secret`]) ends the run with a usage error that names the flag and
@@ -25,7 +27,9 @@ fn is_path(arg: &clap::Arg) -> bool {
 /// command takes it.
 fn env_for(command: &str, id: &str) -> Option<&'static str> {
     match (command, id) {
-        (_, "oauth_secret_file" | "credentials_file") => Some("TS_API_CLIENT_SECRET"),
+        (_, "oauth_secret_file" | "credentials_file" | "oauth_client_id") => {
+            Some("TS_API_CLIENT_SECRET")
+        }
         (_, "api_key_file") => Some("TAILSCALE_API_KEY"),
         ("decrypt" | "updatekeys" | "provision" | "revoke", "identity") => Some("SOPS_AGE_KEY"),
         _ => None,
@@ -45,9 +49,17 @@ fn flag_name(arg: &clap::Arg) -> String {
     }
 }
 
-/// Checks every path argument of the matched command (and its subcommands).
+/// Options with their own, more specific refusal (`encrypt --age AGE-SECRET-KEY-…` says "a
+/// private key, not a recipient").
+const OWN_CHECK: &[&str] = &["age"];
+
+/// Checks every path argument of the matched command (and its subcommands), and every other
+/// option value: no option takes a secret.
 pub fn check(cmd: &Command, m: &ArgMatches) -> Result<(), Error> {
-    for arg in cmd.get_arguments().filter(|a| is_path(a)) {
+    let args = cmd
+        .get_arguments()
+        .filter(|a| a.get_action().takes_values() && !OWN_CHECK.contains(&a.get_id().as_str()));
+    for arg in args {
         let Ok(Some(values)) = m.try_get_raw(arg.get_id().as_str()) else {
             continue;
         };
@@ -56,6 +68,7 @@ pub fn check(cmd: &Command, m: &ArgMatches) -> Result<(), Error> {
                 return Err(SourceError::LooksLikeSecret {
                     flag: format!("{} {}", cmd.get_name(), flag_name(arg)),
                     env: env_for(cmd.get_name(), arg.get_id().as_str()),
+                    path: is_path(arg),
                 }
                 .into());
             }

@@ -6,6 +6,11 @@
 //! (mint with Bearer). The tailscale CLI's `tskey-client-…?ephemeral=…&preauthorized=…` form is
 //! honoured for those two flags. When nothing usable is found the error names the *types* of the
 //! values and the key names that were present, never a value (exit 65).
+//!
+//! Strict by design (issue 13): a key must have the Tailscale grammar ([`grammar`]), a client id
+//! or tailnet may hold no control character, quote or blank, a mapping may not give a key twice,
+//! and env files are read as [`env`] describes — so whatever is written to `--out` is one
+//! well-formed key.
 
 mod env;
 pub mod grammar;

@@ -468,3 +468,69 @@ fn environment_paths_and_state_hold_no_secret() {
     );
     assert_no_secret("status", &st.stdout, &needles(secret));
 }
+
+/// Options that take no path take no secret either (a client secret pasted as the client id
+/// would otherwise be logged as an id).
+#[test]
+fn other_options_refuse_secrets_too() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret = &secrets()[0];
+    let cases: Vec<(Vec<&str>, &str, Option<&str>)> = vec![
+        (
+            vec!["mint", "--tags", "tag:ci", "--oauth-client-id", "S"],
+            "mint --oauth-client-id",
+            Some("TS_API_CLIENT_SECRET"),
+        ),
+        (
+            vec!["mint", "--tags", "tag:ci", "--tailnet", "S"],
+            "mint --tailnet",
+            None,
+        ),
+        (
+            vec!["mint", "--tags", "tag:ci", "--description", "S"],
+            "mint --description",
+            None,
+        ),
+        (
+            vec!["provision", "--source", "s", "--out", "o", "--key", "S"],
+            "provision --key",
+            None,
+        ),
+        (
+            vec!["provision", "--source", "s", "--out", "o", "--name", "S"],
+            "provision --name",
+            None,
+        ),
+        (vec!["revoke", "--name", "S"], "revoke --name", None),
+    ];
+    let n = cases.len();
+    for (template, flag, env) in cases {
+        let args: Vec<String> = template
+            .iter()
+            .map(|a| {
+                if *a == "S" {
+                    secret.clone()
+                } else {
+                    (*a).to_string()
+                }
+            })
+            .collect();
+        let r = run_in(dir.path(), &args, &[]);
+        assert_eq!(r.code, 2, "{flag}: {}", r.stderr);
+        let mut want = format!(
+            "{flag}: this looks like a secret, and secrets are never taken from the command line: \
+put it in a 0600 file"
+        );
+        if let Some(e) = env {
+            want.push_str(&format!(" (or {e})"));
+        }
+        assert!(r.stderr.contains(&want), "{flag}: {}", r.stderr);
+        assert_no_secret(flag, &r.stderr, &needles(secret));
+    }
+    assert_eq!(n, 6);
+    assert_eq!(
+        fs::read_dir(dir.path()).expect("ls").count(),
+        0,
+        "nothing created"
+    );
+}
