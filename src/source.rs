@@ -81,8 +81,9 @@ fn env_hint(env: &Option<&'static str>) -> String {
 }
 
 /// True when `arg` looks like a secret rather than a file name: a Tailscale key (`tskey-…` with
-/// no `/` or `.` before any `?query`), an age identity (`AGE-SECRET-KEY-…`, `AGE-PLUGIN-…`), or
-/// a PEM block. A file may still be named `tskey-client.env` or `./tskey-auth-key`.
+/// no `/` or `.` before any `?query`, or any path component shaped like a whole key), an age
+/// identity (`AGE-SECRET-KEY-…`, `AGE-PLUGIN-…`), or a PEM block. A file may still be named
+/// `tskey-client.env` or `./tskey-auth-key`.
 pub fn looks_like_secret(arg: &std::ffi::OsStr) -> bool {
     let s = arg.to_string_lossy();
     let t = s.trim_start();
@@ -94,7 +95,15 @@ pub fn looks_like_secret(arg: &std::ffi::OsStr) -> bool {
         return true;
     }
     let head = t.split('?').next().unwrap_or_default();
-    t.starts_with("tskey-") && !head.contains(['/', '.'])
+    (t.starts_with("tskey-") && !head.contains(['/', '.'])) || head.split('/').any(key_shaped)
+}
+
+/// `tskey-<kind>-<id>-<secret>` with ASCII letters and digits and a secret part of 16 or more
+/// characters: no file is named like that by chance (the full grammar is `material::grammar`).
+fn key_shaped(c: &str) -> bool {
+    let parts: Vec<&str> = c.split('-').collect();
+    let alnum = |p: &&str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric());
+    parts.len() == 4 && parts[0] == "tskey" && parts[1..].iter().all(alnum) && parts[3].len() >= 16
 }
 
 /// Reads all of `origin`, refusing more than `limit` bytes. `what` names the expected content

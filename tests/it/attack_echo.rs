@@ -534,3 +534,46 @@ put it in a 0600 file"
         "nothing created"
     );
 }
+
+/// A key pasted after a directory (`--source /run/secrets/tskey-auth-…`) is a secret too: "no
+/// such file" would print it.
+#[test]
+fn a_key_shaped_path_component_is_a_secret() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret = &secrets()[1];
+    let mut n = 0;
+    for path in [
+        format!("/run/secrets/{secret}"),
+        format!("./{secret}"),
+        format!("sub/{secret}?ephemeral=true"),
+    ] {
+        let args: Vec<String> = [
+            "provision",
+            "--source",
+            &path,
+            "--out",
+            "o",
+            "--state-dir",
+            "state",
+        ]
+        .iter()
+        .map(|a| (*a).to_string())
+        .collect();
+        let r = run_in(dir.path(), &args, &[]);
+        assert_eq!(r.code, 2, "{path}: {}", r.stderr);
+        assert!(
+            r.stderr
+                .contains("provision --source: this looks like a secret, not a file name"),
+            "{path}: {}",
+            r.stderr
+        );
+        assert_no_secret(&path, &r.stderr, &needles(secret));
+        n += 1;
+    }
+    assert_eq!(n, 3);
+    assert_eq!(
+        fs::read_dir(dir.path()).expect("ls").count(),
+        0,
+        "nothing created"
+    );
+}
