@@ -14,17 +14,18 @@ use std::time::{Duration, SystemTime};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::decode::{self, DecryptOptions, Format, Identities, Kind};
+use crate::decode::{self, IfPlain, OpenOptions, Opened};
 use crate::error::Error;
 use crate::log;
 use crate::material::{self, Material, MaterialError, Want};
 use crate::mint::{Credentials, KeyOptions, MintedKey, Minter};
 use crate::sink::{self, WriteOptions};
+use crate::sops::{Format, Identities};
 use crate::source::{self, Origin};
 use crate::state::{self, Flags, Record};
 
 /// How the key is laid out in the output file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutputFormat {
     /// The bare key and a newline (`services.tailscale.authKeyFile`).
     Raw,
@@ -103,7 +104,7 @@ pub fn provision(
             let mut r = prev.clone().unwrap_or_else(|| base_record(req));
             r.result = Some("error".into());
             r.exit_code = Some(e.exit_code());
-            r.error = Some(crate::bounded::cap(&e.to_string()));
+            r.error = Some(crate::log::bounded::cap(&e.to_string()));
             r
         }
     };
@@ -340,14 +341,19 @@ pub fn material_from_source(
     let origin = Origin::from_arg(source);
     let name = origin.to_string();
     let data = source::read_limited(&origin, SOURCE_LIMIT, "a secret source")?;
-    let kind = match input_type {
-        Some(f) => Kind::Sops(f),
-        None => decode::detect(&origin, &data),
+    let opts = OpenOptions {
+        input_type,
+        if_plain: IfPlain::Keep,
+        ignore_mac: false,
     };
-    let text = match kind {
-        Kind::Sops(format) => {
-            let doc = decode::decrypt(&origin, &data, format, &ids()?, DecryptOptions::default())
-                .map_err(decode::DecodeError::without_ignore_mac_hint)?;
+    let opened = decode::open(&origin, data, &opts, &mut || ids()).map_err(|e| match e {
+        // provision has no --ignore-mac: the MAC error must not suggest it.
+        Error::Decode(d) => Error::Decode(d.without_ignore_mac_hint()),
+        other => other,
+    })?;
+    let text = match opened {
+        Opened::Sops(doc) => {
+            let format = doc.format();
             if let Some(k) = key {
                 let leaf = doc.get(k)?;
                 return classify_text(&format!("{name} (key {k})"), &leaf, None);
@@ -362,8 +368,7 @@ pub fn material_from_source(
             }
             doc.get("data")?
         }
-        Kind::Age => decode::decrypt_age(&origin, &data, &ids()?)?,
-        Kind::Plain => data,
+        Opened::Age(text) | Opened::Plain(text) => text,
     };
     classify_text(&name, &text, key)
 }

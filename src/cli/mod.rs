@@ -23,10 +23,11 @@ use clap::{Args, Parser, Subcommand};
 use crate::error::{Error, code};
 use crate::{harden, log};
 
-/// Default host key, the one every NixOS host with OpenSSH has.
-pub const HOST_KEY: &str = "/etc/ssh/ssh_host_ed25519_key";
-/// Its public half.
-pub const HOST_KEY_PUB: &str = "/etc/ssh/ssh_host_ed25519_key.pub";
+/// `--input-type` / `--output-type` values, for every command that takes them.
+pub(crate) fn parse_format(s: &str) -> Result<crate::sops::Format, String> {
+    crate::sops::Format::parse(s)
+        .ok_or_else(|| format!("unknown format {s:?} (yaml, json, dotenv, ini, binary)"))
+}
 
 #[derive(Parser, Debug)]
 #[command(
@@ -112,7 +113,10 @@ pub fn main() -> ExitCode {
             ExitCode::from(code::OK)
         }
         Err(e) => {
-            eprintln!("tskeyctl: error: {}", crate::bounded::cap(&e.to_string()));
+            eprintln!(
+                "tskeyctl: error: {}",
+                crate::log::bounded::cap(&e.to_string())
+            );
             ExitCode::from(e.exit_code())
         }
     }

@@ -75,7 +75,7 @@ fn list(errors: &[InstallError]) -> String {
         .iter()
         .map(|e| e.to_string().replace('\n', "\n    "))
         .collect();
-    crate::bounded::list_of(&shown, "\n  - ", 400)
+    crate::log::bounded::list_of(&shown, "\n  - ", 400)
 }
 
 /// Exit-code classes of [`InstallError`], so `crate::error` can map them without knowing the

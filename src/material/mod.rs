@@ -334,29 +334,21 @@ fn parse_client(origin: &str, v: &str) -> Result<OAuthClient, MaterialError> {
     Ok(client)
 }
 
-/// Decodes `%XX` and `+` in a query value.
+/// Decodes `%XX` and `+` in a query value; `None` for a malformed escape or non-UTF-8 result.
 fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' => {
-                let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            c => {
-                out.push(c);
-                i += 1;
-            }
-        }
+    // The crate passes a malformed escape through as text; here it is an error.
+    let malformed = s.split('%').skip(1).any(|rest| {
+        !rest
+            .get(..2)
+            .is_some_and(|h| h.bytes().all(|c| c.is_ascii_hexdigit()))
+    });
+    if malformed {
+        return None;
     }
-    String::from_utf8(out).ok()
+    percent_encoding::percent_decode_str(&s.replace('+', " "))
+        .decode_utf8()
+        .ok()
+        .map(|v| v.into_owned())
 }
 
 /// What a caller can use.
@@ -450,7 +442,7 @@ pub fn classify_map(
     let keys: Vec<&str> = entries.iter().map(|(k, _)| k.as_str()).collect();
     Err(MaterialError::NoMaterial {
         origin: origin.into(),
-        keys: crate::bounded::list(&keys, ", "),
+        keys: crate::log::bounded::list(&keys, ", "),
     })
 }
 

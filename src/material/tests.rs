@@ -217,3 +217,19 @@ fn env_files() {
     let e = parse_env("c.env", b"A=1\nnot a line with secret\n").unwrap_err();
     assert_eq!(e.to_string(), "c.env:2: not a KEY=VALUE line");
 }
+
+#[test]
+fn client_query_values_are_percent_decoded_and_bad_escapes_refused() {
+    assert_eq!(percent_decode("a%2Bb+c%20d").as_deref(), Some("a+b c d"));
+    assert_eq!(
+        percent_decode("https%3A%2F%2Fx").as_deref(),
+        Some("https://x")
+    );
+    assert_eq!(percent_decode("%C3%A9").as_deref(), Some("\u{e9}"));
+    for bad in ["%", "%4", "%zz", "a%g1", "%FF"] {
+        assert_eq!(percent_decode(bad), None, "{bad}");
+    }
+    let e = classify_str("f", &format!("{CLIENT}?baseURL=%zz")).unwrap_err();
+    assert!(e.to_string().contains("bad escape in \"baseURL\""), "{e}");
+    assert!(!e.to_string().contains("dxwGyRs"), "{e}");
+}

@@ -7,6 +7,9 @@
 //! that cannot be used is an error that says why (missing: 66; an RSA, ECDSA or PKCS#8 key, a
 //! public key, an empty or garbled file: 65 naming the type found; a passphrase: 77); the other
 //! sources are warnings, since the next source may still open the file.
+//!
+//! The caller fills [`Sources`] (the CLI reads the environment variables); this module reads
+//! only the files named there.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -59,8 +62,6 @@ const PASSPHRASE_ENV_HINT: &str = "set TSKEYCTL_IDENTITY_PASSPHRASE (or SSH_TO_A
 /// For callers with no passphrase source (install).
 const NO_PASSPHRASE_HINT: &str = "this command cannot use passphrase-protected keys";
 
-/// The default host key.
-pub const HOST_KEY: &str = "/etc/ssh/ssh_host_ed25519_key";
 /// Largest identity file read.
 const IDENTITY_LIMIT: u64 = 1 << 20;
 
@@ -78,13 +79,12 @@ pub struct Entry {
 #[derive(Default)]
 pub struct Identities {
     entries: Vec<Entry>,
-    /// Where identities would have come from, for "identities tried: (none: …)".
-    none_hint: &'static str,
+    /// Whether loaded from the CLI's sources (for "identities tried: (none: …)"); `None` when
+    /// built by hand.
+    cli: Option<bool>,
 }
 
-/// What gives the CLI an identity.
-const CLI_NONE_HINT: &str = "pass -i KEY, set SOPS_AGE_KEY_FILE, or run as root so /etc/ssh/ssh_host_ed25519_key is readable";
-/// What gives `install` one.
+/// What gives `install` an identity.
 const MANIFEST_NONE_HINT: &str =
     "no key from the manifest's sshKeyPaths / ageKeyFile could be loaded";
 
@@ -126,30 +126,7 @@ impl std::fmt::Debug for Sources {
     }
 }
 
-impl Sources {
-    /// The explicit files plus the environment and the default host key, as the contract lists.
-    pub fn from_env(explicit: &[PathBuf]) -> Sources {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        Sources {
-            explicit: explicit.to_vec(),
-            sops_age_key: var("SOPS_AGE_KEY"),
-            sops_age_key_file: var("SOPS_AGE_KEY_FILE").map(PathBuf::from),
-            ssh_key_file: var("SOPS_AGE_SSH_PRIVATE_KEY_FILE").map(PathBuf::from),
-            host_key: Some(PathBuf::from(HOST_KEY)),
-            passphrase: var("TSKEYCTL_IDENTITY_PASSPHRASE")
-                .or_else(|| var("SSH_TO_AGE_PASSPHRASE")),
-            cli: true,
-        }
-    }
-}
-
 impl Identities {
-    /// Loads the contract's identity sources: `-i` files, the environment, the host key. An
-    /// explicit file that cannot be used is an error; the other sources only warn.
-    pub fn load(explicit: &[PathBuf]) -> Result<(Identities, Vec<String>), IdentityError> {
-        Identities::load_strict(&Sources::from_env(explicit))
-    }
-
     /// Loads from explicit sources; every failure is a warning (sops-nix's lenient rule, for
     /// `install`).
     pub fn load_from(src: &Sources) -> (Identities, Vec<String>) {
@@ -178,11 +155,7 @@ impl Identities {
     fn for_sources(src: &Sources) -> Identities {
         Identities {
             entries: Vec::new(),
-            none_hint: if src.cli {
-                CLI_NONE_HINT
-            } else {
-                MANIFEST_NONE_HINT
-            },
+            cli: Some(src.cli),
         }
     }
 
@@ -193,12 +166,14 @@ impl Identities {
         if !r.is_empty() {
             return r;
         }
-        let hint = if self.none_hint.is_empty() {
-            "no identity was loaded"
-        } else {
-            self.none_hint
-        };
-        vec![format!("(none: {hint})")]
+        vec![match self.cli {
+            Some(true) => format!(
+                "(none: pass -i KEY, set SOPS_AGE_KEY_FILE, or run as root so {} is readable)",
+                crate::hostkey::DEFAULT_KEY
+            ),
+            Some(false) => format!("(none: {MANIFEST_NONE_HINT})"),
+            None => "(none)".into(),
+        }]
     }
 
     fn add_file_from(&mut self, p: &Path, src: &Sources) -> Result<(), IdentityError> {
@@ -339,7 +314,7 @@ OpenSSH ed25519 private key)",
             let note = if skipped.is_empty() {
                 String::new()
             } else {
-                format!(" ({})", crate::bounded::list(&skipped, "; "))
+                format!(" ({})", crate::log::bounded::list(&skipped, "; "))
             };
             return Err(not_identity(format!("no usable age identity{note}")));
         }
@@ -443,7 +418,7 @@ fn describe_line(line: &str) -> String {
         k if k.starts_with("ecdsa-sha2-") || k.starts_with("sk-") => {
             format!(
                 "a {} public key (give the private key)",
-                crate::bounded::clip(k, 40)
+                crate::log::bounded::clip(k, 40)
             )
         }
         k if k.starts_with("age1") => "an age recipient (a public key)".into(),

@@ -7,9 +7,9 @@ use super::DecodeError;
 use super::agefile::{self, AgeError};
 use super::formats::{self, Format};
 use super::identities::Identities;
-use super::sops::metadata::{self, Metadata};
-use super::sops::shamir;
-use super::sops::tree::{Branch, Node};
+use super::metadata::{self, Metadata};
+use super::shamir;
+use super::tree::{Branch, Node};
 use crate::source::Origin;
 
 /// A loaded, still encrypted sops file.
@@ -163,7 +163,7 @@ pub fn data_key(
             notes.push(format!(
                 "key group {gi} also has {} master key(s) ({}), which tskeyctl cannot use",
                 g.others.len(),
-                crate::bounded::list(
+                crate::log::bounded::list(
                     &g.others
                         .iter()
                         .map(|o| o.split(' ').next().unwrap_or_default())
