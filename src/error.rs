@@ -5,6 +5,7 @@
 //! "Exit codes"). No other code chooses an exit code. Messages carry paths, line numbers,
 //! recipients and key types, never key material or plaintext.
 
+use crate::credentials::CredentialsError;
 use crate::hostkey::KeyError;
 use crate::install::InstallError;
 use crate::install::error::Class as InstallClass;
@@ -60,6 +61,9 @@ pub enum Error {
     /// Classifying decrypted material.
     #[error(transparent)]
     Material(#[from] MaterialError),
+    /// Finding the API credentials.
+    #[error(transparent)]
+    Credentials(#[from] CredentialsError),
     /// Minting / the Tailscale API.
     #[error(transparent)]
     Mint(#[from] MintError),
@@ -91,6 +95,11 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Source(e) => source_code(e),
+            Error::Credentials(e) => match e {
+                CredentialsError::None => code::CONFIG,
+                CredentialsError::Source(s) => source_code(s),
+                CredentialsError::Material(_) => code::DATA,
+            },
             Error::Key(e) => key_code(e),
             Error::Identity(e) => match e {
                 IdentityError::Source(s) => source_code(s),
@@ -111,13 +120,13 @@ impl Error {
                 // is counted here too: it is retried, then reported as temporary.
                 MintError::Temporary { .. }
                 | MintError::Deadline { .. }
+                | MintError::Unsettled { .. }
                 | MintError::Tls { .. } => code::TEMP_FAIL,
                 MintError::Unauthorized { .. } | MintError::Forbidden { .. } => code::NO_PERM,
                 // 404 means a wrong tailnet or base URL: configuration, not credentials.
                 MintError::InvalidOption(_)
                 | MintError::InsecureUrl { .. }
                 | MintError::BadUrl { .. }
-                | MintError::NoCredentials
                 | MintError::TagsNotPermitted { .. }
                 | MintError::TagsRequired { .. }
                 | MintError::Refused { .. }
@@ -158,6 +167,7 @@ impl Error {
     }
 }
 
+/// The exit code of a failed read.
 fn source_code(e: &SourceError) -> u8 {
     match e {
         SourceError::NotFound { .. }

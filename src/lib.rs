@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod credentials;
 pub mod decode;
 pub mod error;
 pub mod harden;
@@ -26,6 +27,7 @@ pub mod log;
 pub mod material;
 pub mod mint;
 pub mod provision;
+pub mod revoke;
 pub mod sink;
 pub mod sops;
 pub mod source;

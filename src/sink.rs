@@ -238,3 +238,20 @@ fn create_temp(
         last.unwrap_or_else(|| io::Error::other("too many collisions")),
     ))
 }
+
+/// Removes the file (or symlink, never its target) at `path`; `Ok(false)` when there was none.
+/// A directory is never removed.
+pub fn remove(path: &Path) -> Result<bool, SinkError> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => Err(SinkError::TargetIsDirectory {
+            path: path.to_path_buf(),
+        }),
+        Ok(_) => match fs::remove_file(path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io_err(path, "remove the file")(e)),
+        },
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io_err(path, "inspect the file")(e)),
+    }
+}

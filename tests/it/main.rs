@@ -10,8 +10,10 @@
 mod architecture;
 mod attack_echo;
 mod attack_identity;
+mod attack_keys;
 mod attack_material;
 mod attack_messages;
+mod attack_state;
 #[path = "../fake_tailscale/mod.rs"]
 mod fake_tailscale;
 mod util;
