@@ -87,9 +87,7 @@ impl Api {
             |b| {
                 let r: TokenReply = serde_json::from_slice(b).map_err(|e| e.to_string())?;
                 if !crate::material::is_api_key(&r.access_token) {
-                    return Err(
-                        "access_token missing or not a well-formed tskey-api-… token".into(),
-                    );
+                    return Err("access_token missing or not a well-formed API token".into());
                 }
                 Ok(r)
             },
@@ -169,7 +167,7 @@ TAILSCALE_BASE_URL (this is not a credentials problem)"
             |b| {
                 let c: Created = serde_json::from_slice(b).map_err(|e| e.to_string())?;
                 if !crate::material::is_auth_key(&c.key) || c.info.id.is_empty() {
-                    return Err("reply has no well-formed tskey-auth-… key or no id".into());
+                    return Err("reply holds no well-formed auth key, or no id".into());
                 }
                 Ok(c)
             },

@@ -574,3 +574,83 @@ fn well_formed_keys_still_provision_one_line() {
         );
     }
 }
+
+/// A hostile API answers a create with `<key>\nLD_PRELOAD=…\x1b[2J`: the key is refused as a
+/// garbled reply (the run finds what it created by its marker and revokes it), so `--format env`
+/// still writes one line, and no key is left live that is not the one in `--out`.
+#[test]
+fn a_hostile_key_from_the_api_is_never_written() {
+    use crate::fake_tailscale::{FakeTailscale, Fault, Route};
+    let fake = FakeTailscale::start();
+    let secret = fake.add_oauth_client(&["auth_keys"], &["tag:server"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    fs::write(
+        d.join("oauth.env"),
+        format!("TS_API_CLIENT_SECRET={secret}\n"),
+    )
+    .expect("write");
+    fs::create_dir(d.join("out")).expect("mkdir");
+    fs::write(d.join("out/key"), PREVIOUS).expect("write");
+    let url = fake.url();
+    let (src, out, state) = (d.join("oauth.env"), d.join("out/key"), d.join("state"));
+    let args = [
+        "provision",
+        "--source",
+        src.to_str().expect("utf-8"),
+        "--out",
+        out.to_str().expect("utf-8"),
+        "--format",
+        "env",
+        "--tags",
+        "tag:server",
+        "--state-dir",
+        state.to_str().expect("utf-8"),
+        "--api-url",
+        &url,
+        "--deadline",
+        "5s",
+        "-vv",
+    ];
+    let secrets = |f: &FakeTailscale| {
+        let mut s = f.secrets();
+        s.extend(f.minted_keys());
+        s.push("LD_PRELOAD".into());
+        s
+    };
+    // Once: the hostile reply is dropped, its key revoked, and a clean key written.
+    fake.inject(Route::CreateKey, Fault::HostileKeyAfter, 1);
+    let r = run(&args, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let live = fake.live_keys();
+    assert_eq!(live.len(), 1, "one live key: {live:?}");
+    assert_eq!(
+        fs::read_to_string(d.join("out/key")).expect("read"),
+        format!("TS_AUTHKEY={}\n", live[0].1)
+    );
+    assert_eq!(
+        fake.minted_keys().len(),
+        2,
+        "the hostile one was minted, then revoked"
+    );
+    assert_no_secret("stderr", &r.stderr, &secrets(&fake));
+    // Every time: the run gives up, --out keeps the last good key, nothing is left live
+    // but that key.
+    let before = fs::read(d.join("out/key")).expect("read");
+    fake.inject(Route::CreateKey, Fault::HostileKeyAfter, 100);
+    let r = run(&args, &[]);
+    assert_eq!(r.code, 75, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("reply holds no well-formed auth key"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(fs::read(d.join("out/key")).expect("read"), before);
+    let live = fake.live_keys();
+    assert_eq!(live.len(), 1, "only the key in --out stays live: {live:?}");
+    assert!(String::from_utf8_lossy(&before).contains(&live[0].1));
+    assert_no_secret("stderr", &r.stderr, &secrets(&fake));
+    for name in fs::read_dir(d.join("out")).expect("ls").flatten() {
+        assert_eq!(name.file_name(), "key", "temp file left");
+    }
+}
