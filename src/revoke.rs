@@ -69,7 +69,7 @@ pub fn revoke(req: &Request, creds: CredentialsFrom, api: &ApiSettings) -> Resul
     if let Err(e) = &result {
         rec.result = Some(RunResult::Error);
         rec.exit_code = Some(e.exit_code());
-        rec.error = Some(format!("revoke: {e}"));
+        rec.error = Some(log::bounded::cap(&format!("revoke: {e}")));
         rec.last_run = Some(Timestamp::now());
     }
     match (locked.save(&rec), result) {
