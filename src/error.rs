@@ -112,7 +112,9 @@ impl Error {
                 StateError::BadName { .. } => code::CONFIG,
                 StateError::Corrupt { .. } => code::DATA,
                 StateError::Unreadable { .. } => code::NO_INPUT,
-                StateError::Io { .. } | StateError::Write(_) => code::CANT_CREATE,
+                StateError::Io { .. } | StateError::NotRegular { .. } | StateError::Write(_) => {
+                    code::CANT_CREATE
+                }
             },
             Error::Material(_) => code::DATA,
             Error::Mint(e) => match e {

@@ -26,6 +26,7 @@ pub mod install;
 pub mod log;
 pub mod material;
 pub mod mint;
+pub mod perm;
 pub mod provision;
 pub mod revoke;
 pub mod sink;

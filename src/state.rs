@@ -6,17 +6,25 @@
 //! the key id, times, tags, flags, source and the last result — never the key. To know that the
 //! file at `--out` is still the key it minted, it keeps the SHA-256 of the written file: a hash of
 //! a high-entropy key reveals nothing usable.
+//!
+//! The state directory is reached by the same trusted walk as an output directory
+//! ([`crate::sink::walk`]), and `state.json` and `lock` are opened `O_NOFOLLOW|O_NONBLOCK` and
+//! used only when they are regular files, so a FIFO or device planted there cannot hang a run.
 
+use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
-use std::io;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::io::{self, Read};
+use std::os::fd::AsFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use nix::fcntl::{Flock, FlockArg};
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, Flock, FlockArg, OFlag, openat};
+use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat};
 use serde::{Deserialize, Serialize};
 
-use crate::sink::{self, SinkError, WriteOptions};
+use crate::sink::{self, Dir, SinkError, WalkOptions, WriteOptions};
 
 /// Problems with the state directory.
 #[derive(Debug, thiserror::Error)]
@@ -43,7 +51,10 @@ pub enum StateError {
     /// A state file that is not ours or is corrupt.
     #[error("{}: corrupt state record ({reason}); delete it to start over", path.display())]
     Corrupt { path: PathBuf, reason: String },
-    /// Writing the record failed.
+    /// `state.json` or `lock` is a FIFO, device, directory, symlink or socket.
+    #[error("{}: is a {kind}, not a regular file; refusing to use it as state (remove it)", path.display())]
+    NotRegular { path: PathBuf, kind: &'static str },
+    /// Writing the record failed, or the state directory is not trustworthy.
     #[error(transparent)]
     Write(#[from] SinkError),
 }
@@ -245,8 +256,65 @@ pub fn check_name(name: &str) -> Result<(), StateError> {
 
 /// The state of one name, locked for the lifetime of this value.
 pub struct Locked {
-    dir: PathBuf,
+    /// `<root>/<name>`, reached by a trusted walk and held open.
+    dir: Dir,
+    /// The same as given (for messages).
+    shown: PathBuf,
     _lock: Flock<File>,
+}
+
+/// Largest state record read.
+const RECORD_LIMIT: u64 = 1 << 20;
+
+fn not_regular(path: &Path, st: &FileStat) -> StateError {
+    StateError::NotRegular {
+        path: path.to_path_buf(),
+        kind: sink::kind_of(st),
+    }
+}
+
+fn is_regular(st: &FileStat) -> bool {
+    SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFREG
+}
+
+/// Opens `name` in `dir` without following a symlink or blocking on a FIFO, and refuses anything
+/// but a regular file (a FIFO planted as `state.json` or `lock` must not hang a run).
+fn open_regular(
+    dir: &Dir,
+    name: &str,
+    shown: &Path,
+    flags: OFlag,
+) -> Result<Option<File>, StateError> {
+    let io = |step| {
+        let path = shown.to_path_buf();
+        move |e: Errno| StateError::Io {
+            path,
+            step,
+            source: io::Error::from(e),
+        }
+    };
+    match fstatat(dir.fd.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(st) if !is_regular(&st) => return Err(not_regular(shown, &st)),
+        Ok(_) => {}
+        Err(Errno::ENOENT) if !flags.contains(OFlag::O_CREAT) => return Ok(None),
+        Err(Errno::ENOENT) => {}
+        Err(e) => return Err(io("inspect")(e)),
+    }
+    let fd = match openat(
+        dir.fd.as_fd(),
+        name,
+        flags | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOCTTY,
+        Mode::from_bits_truncate(0o600),
+    ) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => return Ok(None),
+        Err(e) => return Err(io("open")(e)),
+    };
+    let st = fstat(fd.as_fd()).map_err(io("inspect"))?;
+    if !is_regular(&st) {
+        return Err(not_regular(shown, &st));
+    }
+    Ok(Some(File::from(fd)))
 }
 
 /// A lock on one output path, held for the lifetime of this value.
@@ -262,76 +330,109 @@ pub fn lock_out(root: &Path, canonical: &Path) -> Result<OutLock, StateError> {
     let dir = root.join(".out-locks");
     let digest = Sha256::digest(canonical.as_os_str().as_encoded_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    Ok(OutLock {
-        _lock: lock_file(&dir, &dir.join(hex))?,
+    let (_, lock) = lock_in(&dir, &hex)?;
+    Ok(OutLock { _lock: lock })
+}
+
+/// Opens (creating 0700, every component trusted) `<root>/<name>/` and takes its lock, waiting
+/// for other runs.
+pub fn lock(root: &Path, name: &str) -> Result<Locked, StateError> {
+    check_name(name)?;
+    let shown = root.join(name);
+    let (dir, lock) = lock_in(&shown, "lock")?;
+    Ok(Locked {
+        dir,
+        shown,
+        _lock: lock,
     })
 }
 
-/// Opens (creating 0700) `<root>/<name>/` and takes its lock, waiting for other runs.
-pub fn lock(root: &Path, name: &str) -> Result<Locked, StateError> {
-    check_name(name)?;
-    let dir = root.join(name);
-    let lock = lock_file(&dir, &dir.join("lock"))?;
-    Ok(Locked { dir, _lock: lock })
-}
-
-/// Creates `dir` (0700) and takes an exclusive `flock` on `lock_path` inside it.
-fn lock_file(dir: &Path, lock_path: &Path) -> Result<Flock<File>, StateError> {
-    let io = |path: &Path, step| {
-        let path = path.to_path_buf();
-        move |source| StateError::Io { path, step, source }
+/// Walks to `dir` (creating 0700, every component trusted) and takes an exclusive `flock` on the
+/// regular file `name` inside it (created 0600).
+fn lock_in(dir: &Path, name: &str) -> Result<(Dir, Flock<File>), StateError> {
+    let walk = WalkOptions {
+        mkdir: Some(0o700),
+        allow_sticky: false,
     };
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(io(dir, "create the state directory"))?;
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
-        .open(lock_path)
-        .map_err(io(lock_path, "open the lock file"))?;
-    Flock::lock(file, FlockArg::LockExclusive)
-        .map_err(|(_, e)| io(lock_path, "lock")(io::Error::from(e)))
+    let held = sink::walk::open_dir(dir, walk)?;
+    let lock_path = dir.join(name);
+    let file = open_regular(&held, name, &lock_path, OFlag::O_RDWR | OFlag::O_CREAT)?.ok_or_else(
+        || StateError::Io {
+            path: lock_path.clone(),
+            step: "open the lock file",
+            source: io::ErrorKind::NotFound.into(),
+        },
+    )?;
+    let lock = Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| StateError::Io {
+        path: lock_path.clone(),
+        step: "lock",
+        source: io::Error::from(e),
+    })?;
+    Ok((held, lock))
 }
 
 impl Locked {
     /// The record, or `None` for a name never provisioned.
     pub fn load(&self) -> Result<Option<Record>, StateError> {
-        load_file(&self.dir.join("state.json"))
+        let path = self.shown.join("state.json");
+        let file = open_regular(&self.dir, "state.json", &path, OFlag::O_RDONLY)?;
+        file.map(|f| parse_record(f, &path)).transpose()
     }
 
     /// Replaces the record atomically.
     pub fn save(&self, record: &Record) -> Result<(), StateError> {
+        let path = self.shown.join("state.json");
         let mut json = serde_json::to_vec_pretty(record).map_err(|e| StateError::Corrupt {
-            path: self.dir.join("state.json"),
+            path: path.clone(),
             reason: e.to_string(),
         })?;
         json.push(b'\n');
         let opts = WriteOptions::default();
-        sink::write_atomic(&self.dir.join("state.json"), &json, &opts)?;
+        sink::write_in(&self.dir, OsStr::new("state.json"), &path, &json, &opts)?;
         Ok(())
     }
 }
 
-fn load_file(path: &Path) -> Result<Option<Record>, StateError> {
-    match fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| StateError::Corrupt {
-                path: path.to_path_buf(),
-                reason: e.to_string(),
-            }),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(StateError::Unreadable {
+fn parse_record(f: File, path: &Path) -> Result<Record, StateError> {
+    let mut bytes = Vec::new();
+    f.take(RECORD_LIMIT)
+        .read_to_end(&mut bytes)
+        .map_err(|source| StateError::Unreadable {
             path: path.to_path_buf(),
             step: "read the state record",
             source,
-        }),
+        })?;
+    serde_json::from_slice(&bytes).map_err(|e| StateError::Corrupt {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
+}
+
+fn load_file(path: &Path) -> Result<Option<Record>, StateError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC)
+        .open(path);
+    let file = match file {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(StateError::Unreadable {
+                path: path.to_path_buf(),
+                step: "read the state record",
+                source,
+            });
+        }
+    };
+    let st = fstat(file.as_fd()).map_err(|e| StateError::Unreadable {
+        path: path.to_path_buf(),
+        step: "inspect the state record",
+        source: io::Error::from(e),
+    })?;
+    if !is_regular(&st) {
+        return Err(not_regular(path, &st));
     }
+    parse_record(file, path).map(Some)
 }
 
 /// Every record under `root` (unlocked reads, for `status`), sorted by name.

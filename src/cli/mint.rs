@@ -15,7 +15,7 @@ use crate::credentials::{self, CredentialsError, Sources};
 use crate::error::Error;
 use crate::mint::{ApiSettings, Credentials, KeyOptions, KeyOverrides, MintError};
 use crate::provision::write_or_revoke;
-use crate::sink::{self, WriteOptions};
+use crate::sink::{self, Special, WriteOptions};
 
 /// Where the API credentials come from (first found wins, see `tskeyctl mint --help`).
 #[derive(Args, Debug, Clone, Default)]
@@ -187,7 +187,8 @@ pub struct MintArgs {
     pub key: KeyOptionArgs,
     #[command(flatten)]
     pub api: ApiArgs,
-    /// Write the key to FILE (atomically, mode 0600) instead of stdout.
+    /// Write the key to FILE (atomically, mode 0600; an existing character device or FIFO is
+    /// written into) instead of stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
 }
@@ -198,6 +199,15 @@ pub fn mint(a: MintArgs) -> Result<(), Error> {
     let overrides = a.key.overrides()?;
     overrides.resolve(None)?;
     let api = a.api.checked()?;
+    let write = WriteOptions {
+        mode: 0o600,
+        allow_sticky_dir: true,
+        special: Special::WriteInto,
+        ..WriteOptions::default()
+    };
+    if let Some(path) = output_path(&a.output) {
+        sink::preflight(path, &write)?;
+    }
     let creds = a.credentials.resolve()?.credentials;
     let opts = overrides.resolve(Some(&creds))?;
     let mut minter = api.minter(Some(&creds))?;
@@ -207,13 +217,8 @@ pub fn mint(a: MintArgs) -> Result<(), Error> {
     out.push('\n');
     match output_path(&a.output) {
         Some(path) => {
-            let opts = WriteOptions {
-                mode: 0o600,
-                allow_sticky_dir: true,
-                ..WriteOptions::default()
-            };
             write_or_revoke(&mut minter, &creds, &minted.id, || {
-                sink::write_atomic(path, out.as_bytes(), &opts)
+                sink::write_atomic(path, out.as_bytes(), &write)
             })?;
             crate::log::info(format!("wrote key {} to {}", minted.id, path.display()));
             Ok(())

@@ -13,6 +13,7 @@ use super::parse_format;
 use super::sops::load_identities;
 use crate::error::Error;
 use crate::log;
+use crate::perm;
 use crate::provision::{self, MintWith, OutputFormat, Request};
 use crate::revoke::{self, CredentialsFrom};
 use crate::sink::WriteOptions;
@@ -61,7 +62,7 @@ pub struct ProvisionArgs {
     /// Group of the output file (name or gid).
     #[arg(long, value_name = "GROUP")]
     group: Option<String>,
-    /// Mode of the output file (octal), applied exactly.
+    /// Mode of the output file (octal permission bits, at most 0777), applied exactly.
     #[arg(long, value_name = "OCTAL", default_value = "0600")]
     mode: String,
     /// Create the output directory (mode 0751) if missing.
@@ -106,6 +107,11 @@ impl clap::ValueEnum for OutputFormat {
     }
 }
 
+/// `--mode`, `--owner`, `--group` through the crate's one parser and resolver ([`crate::perm`]).
+fn perm_flag<T>(flag: &str, r: Result<T, crate::perm::PermError>) -> Result<T, Error> {
+    r.map_err(|e| Error::Config(format!("{flag}: {e}")))
+}
+
 /// `p` made absolute against the working directory (`-`, standard input, stays as it is).
 fn absolute(p: &Path) -> Result<PathBuf, Error> {
     if p.as_os_str() == "-" {
@@ -117,36 +123,6 @@ fn absolute(p: &Path) -> Result<PathBuf, Error> {
             p.display()
         ))
     })
-}
-
-fn parse_mode(s: &str) -> Result<u32, Error> {
-    let digits = s.trim_start_matches("0o");
-    match u32::from_str_radix(digits, 8) {
-        Ok(m) if m <= 0o7777 && !digits.is_empty() => Ok(m),
-        _ => Err(Error::Config(format!(
-            "--mode: {s:?} is not an octal file mode (e.g. 0600, 0640, 0400)"
-        ))),
-    }
-}
-
-fn resolve_user(flag: &str, v: &str) -> Result<u32, Error> {
-    if let Ok(n) = v.parse::<u32>() {
-        return Ok(n);
-    }
-    match nix::unistd::User::from_name(v) {
-        Ok(Some(u)) => Ok(u.uid.as_raw()),
-        _ => Err(Error::Config(format!("{flag}: no such user {v:?}"))),
-    }
-}
-
-fn resolve_group(flag: &str, v: &str) -> Result<u32, Error> {
-    if let Ok(n) = v.parse::<u32>() {
-        return Ok(n);
-    }
-    match nix::unistd::Group::from_name(v) {
-        Ok(Some(g)) => Ok(g.gid.as_raw()),
-        _ => Err(Error::Config(format!("{flag}: no such group {v:?}"))),
-    }
 }
 
 fn name_of(name: Option<&String>, out: &Path) -> Result<String, Error> {
@@ -172,16 +148,16 @@ pub fn provision(a: ProvisionArgs) -> Result<(), Error> {
         .map(|v| parse_duration("--reuse-if-valid-for", v))
         .transpose()?;
     let write = WriteOptions {
-        mode: parse_mode(&a.mode)?,
+        mode: perm_flag("--mode", perm::parse_mode(&a.mode))?,
         uid: a
             .owner
             .as_deref()
-            .map(|v| resolve_user("--owner", v))
+            .map(|v| perm_flag("--owner", perm::resolve_user(v)))
             .transpose()?,
         gid: a
             .group
             .as_deref()
-            .map(|v| resolve_group("--group", v))
+            .map(|v| perm_flag("--group", perm::resolve_group(v)))
             .transpose()?,
         mkdir: a.mkdir,
         ..WriteOptions::default()
@@ -197,6 +173,8 @@ pub fn provision(a: ProvisionArgs) -> Result<(), Error> {
             a.env_name
         )));
     }
+    // A device, FIFO, directory or untrusted directory at --out fails before anything is read.
+    crate::sink::preflight(&a.out, &write)?;
     let source = absolute(&a.source)?;
     let req = Request {
         name: name_of(a.name.as_ref(), &a.out)?,

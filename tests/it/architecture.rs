@@ -30,10 +30,11 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("credentials", &["material", "source", "hostkey", "log"]),
     ("mint", &["credentials", "material", "log"]),
     ("sink", &["log"]),
+    ("perm", &[]),
     ("state", &["sink", "material", "source", "log"]),
     (
         "install",
-        &["sops", "sink", "source", "hostkey", "harden", "log"],
+        &["sops", "sink", "perm", "source", "hostkey", "harden", "log"],
     ),
     (
         "provision",
