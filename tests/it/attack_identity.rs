@@ -402,3 +402,56 @@ fn mac_hint_names_ignore_mac_only_where_it_exists() {
     assert!(!r.stderr.contains("--ignore-mac"), "{}", r.stderr);
     assert_eq!(fs::read(w.path("out/key")).expect("read"), PREVIOUS);
 }
+
+/// A missing output directory: provision (which has `--mkdir`) names the flag; decrypt, encrypt,
+/// mint and identity (which do not) only say to create it.
+#[test]
+fn missing_directory_hint_names_mkdir_only_in_provision() {
+    let w = World::new();
+    let id = w.path("id.txt");
+    fs::write(&id, format!("{IDENTITY}\n")).expect("write");
+    let missing = w.path("nodir/key");
+    let r = run(
+        &[
+            "provision",
+            "--source",
+            p(&w.path("s.yaml")),
+            "-i",
+            p(&id),
+            "--out",
+            p(&missing),
+            "--state-dir",
+            p(&w.path("state")),
+        ],
+        &[],
+    );
+    assert_eq!(r.code, 73, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "{}: directory does not exist (create it, or pass --mkdir)",
+            w.path("nodir").display()
+        )),
+        "{}",
+        r.stderr
+    );
+    let r = run(
+        &[
+            "decrypt",
+            "-i",
+            p(&id),
+            "-o",
+            p(&missing),
+            p(&w.path("s.yaml")),
+        ],
+        &[],
+    );
+    assert_eq!(r.code, 73, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("directory does not exist (create it first)"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("--mkdir"), "{}", r.stderr);
+    assert!(!w.path("nodir").exists());
+}
