@@ -5,7 +5,7 @@
 //! API key, and writes `{"url", "oauth_secret", "api_key"}` as JSON to FILE (default stdout) so
 //! a script can pick them up. These are throwaway credentials of a local fake.
 
-#[path = "../tests/fake_tailscale/mod.rs"]
+#[path = "../tests/it/fake_tailscale/mod.rs"]
 mod fake_tailscale;
 
 fn main() {

@@ -1,6 +1,6 @@
 //! Flow tests of `install` with a stand-in decoder (plain JSON files play the part of sops files),
 //! so validation, generations, change detection and all-or-nothing behaviour are tested apart
-//! from sops. End-to-end tests with real sops files are in `tests/install_*.rs`.
+//! from sops. End-to-end tests with real sops files are in `tests/it/install_*.rs`.
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;

@@ -7,9 +7,8 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
-use crate::util::{Run, assert_no_secret, bin};
+use crate::util::{Run, assert_no_secret, command, run_command};
 
 /// The fake secrets, each with a distinctive tail the checks look for.
 fn secrets() -> Vec<String> {
@@ -44,22 +43,11 @@ fn needles(secret: &str) -> Vec<String> {
 
 /// Runs `tskeyctl -vvv ARGS` in `dir` with a clean environment (plus `env`).
 fn run_in(dir: &Path, args: &[String], env: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(bin());
-    cmd.arg("-vvv")
-        .args(args)
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .stdin(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().expect("run tskeyctl");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    let mut argv = vec!["-vvv"];
+    argv.extend(args.iter().map(String::as_str));
+    let mut cmd = command(&argv, env);
+    cmd.current_dir(dir);
+    run_command(cmd)
 }
 
 /// Every path-taking flag and operand: the command line with `S` where the secret goes, the

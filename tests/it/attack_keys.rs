@@ -11,17 +11,14 @@ use std::fs;
 use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::fake_tailscale::{FakeTailscale, Fault, Route};
-use crate::util::{Run, assert_no_secret, bin, run};
-
-const KEYS: &str = "/api/v2/tailnet/-/keys";
+use crate::fake_tailscale::{FakeTailscale, Fault, KEYS, Route};
+use crate::util::{Run, assert_no_secret, bin, command, in_mount_namespace, run, run_command, s};
 
 /// A fake with one OAuth client for tag:server, an env file holding its credentials, and a
 /// private directory for outputs and state.
@@ -165,27 +162,11 @@ impl T {
     }
 }
 
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
 /// `run` in another working directory.
 fn run_at(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(bin());
-    cmd.args(args)
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .stdin(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().expect("run tskeyctl");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    let mut cmd = command(args, env);
+    cmd.current_dir(dir);
+    run_command(cmd)
 }
 
 fn ok(r: &Run) {
@@ -471,24 +452,6 @@ fn a_pending_record_left_by_a_run_cut_short_is_settled_by_the_next_run() {
     assert_eq!(t.assert_accounted(&[&out]), 1);
     assert_eq!(t.state("ts")["revoked_ids"], serde_json::json!([first]));
     assert!(t.temp_files(t.dir.path()).is_empty());
-}
-
-/// Runs `script` in a private mount namespace (root only); `None` with a notice otherwise.
-fn in_mount_namespace(test: &str, script: &str) -> Option<std::process::Output> {
-    if crate::util::skip_unless_root(test) {
-        return None;
-    }
-    let probe = Command::new("unshare").args(["-m", "true"]).status();
-    if !probe.is_ok_and(|s| s.success()) {
-        eprintln!("NOTICE: {test}: skipped, unshare -m is not permitted here");
-        return None;
-    }
-    Some(
-        Command::new("unshare")
-            .args(["-m", "sh", "-euc", script])
-            .output()
-            .expect("unshare"),
-    )
 }
 
 /// State and output on one tmpfs of `pages` pages: the run can mint, then runs out of space.

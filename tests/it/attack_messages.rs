@@ -8,7 +8,7 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 
-use crate::util::{Run, assert_no_secret, run, snapshot};
+use crate::util::{Run, assert_no_secret, run, s, snapshot};
 
 /// Longest stderr line accepted (the cap is 1024 bytes plus its "… (N more bytes)" note and the
 /// `tskeyctl: error: ` prefix).
@@ -31,10 +31,6 @@ fn assert_bounded(what: &str, r: &Run, max_total: usize) {
         r.stderr.len(),
         &r.stderr[..2000.min(r.stderr.len())]
     );
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8")
 }
 
 /// An age file for `n` fresh X25519 recipients (none of them ours).

@@ -9,11 +9,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::fake_tailscale::FakeTailscale;
-use crate::util::{assert_no_secret, run};
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
+use crate::util::{assert_no_secret, run, s};
 
 /// A record exactly as the previous version wrote it (`serde_json::to_vec_pretty` of its
 /// string-typed `Record`, then a newline).

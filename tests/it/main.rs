@@ -1,5 +1,12 @@
 //! The integration-test harness: one test binary, one `util` module, one fake Tailscale API.
 //!
+//! Every integration test is a module here (run one with `cargo test --test it <module>`), so
+//! the crate is linked once. Shared support is declared once: `util` (running the binary, peers,
+//! skips, secret audits), `fake_tailscale` (the std-only fake API; `examples/fake_tailscale.rs`
+//! includes it by path), `mint_common` (runs audited against the fake's secrets),
+//! `install_common` (sops-nix fixtures), `sops_support` (the sops interop matrix) and
+//! `nix_support` (nix-instantiate and systemd-analyze).
+//!
 //! `attack_*` modules are the hostile suite: each case plays an unprivileged local user, a
 //! hostile or broken API, or a hostile file against one class of defence, and asserts the exit
 //! code, that the message names the problem, that any existing output is byte-identical, that no
@@ -7,6 +14,15 @@
 //! need root (devices, other owners) print a notice and skip when not run as root; cases that
 //! need the unprivileged attacker account (`tskeyctl-attacker`, made by `.ci/run`) skip without it.
 
+// Support.
+mod fake_tailscale;
+mod install_common;
+mod mint_common;
+mod nix_support;
+mod sops_support;
+mod util;
+
+// Tests.
 mod architecture;
 mod attack_dirs;
 mod attack_echo;
@@ -17,6 +33,29 @@ mod attack_material;
 mod attack_messages;
 mod attack_state;
 mod attack_targets;
-#[path = "../fake_tailscale/mod.rs"]
-mod fake_tailscale;
-mod util;
+mod cli_docs;
+mod examples;
+mod fake_tailscale_api;
+mod fuzz_regressions;
+mod install_cli;
+mod install_conformance;
+mod install_ramfs;
+mod keys;
+mod mint;
+mod mint_faults;
+mod mint_library;
+mod mint_revoke_on_write_failure;
+mod nixos_module;
+mod provision_api;
+mod provision_local;
+mod readme;
+mod regressions;
+mod sops_bad_input;
+mod sops_cli;
+mod sops_conformance;
+mod sops_encrypt_interop;
+mod sops_fuzz_regressions;
+mod sops_interop;
+mod sops_peers_js_age;
+mod sops_roundtrip;
+mod systemd_units;

@@ -1,12 +1,16 @@
-//! Helpers every integration-test module shares: run the built binary with a clean environment,
-//! audit output for secrets, snapshot a directory, and find the unprivileged attacker account.
+//! Helpers every integration-test module shares, defined once: run the built binary with a clean
+//! environment, audit output for secrets, snapshot a directory, find the unprivileged attacker
+//! account, find the external peers (real sops, age, ssh-keygen, nix-instantiate…) with one
+//! rule for skipping (a notice locally, a failure under `CI=true`), and find `../shared`.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::os::unix::fs::MetadataExt;
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// One finished run of the binary.
 #[derive(Debug)]
@@ -14,15 +18,20 @@ pub struct Run {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
+    /// Wall time of the run (deadline tests assert on it).
+    pub elapsed: Duration,
 }
 
 /// The built binary.
+pub const BIN: &str = env!("CARGO_BIN_EXE_tskeyctl");
+
+/// The built binary.
 pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_tskeyctl")
+    BIN
 }
 
-/// Runs `tskeyctl ARGS` with only `envs` (plus PATH) in the environment and stdin closed.
-pub fn run(args: &[&str], envs: &[(&str, &str)]) -> Run {
+/// `tskeyctl ARGS` with only `envs` (plus PATH) in the environment and stdin closed, not run yet.
+pub fn command(args: &[&str], envs: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(bin());
     cmd.args(args)
         .env_clear()
@@ -31,11 +40,23 @@ pub fn run(args: &[&str], envs: &[(&str, &str)]) -> Run {
     for (k, v) in envs {
         cmd.env(k, v);
     }
+    cmd
+}
+
+/// Runs `tskeyctl ARGS` with only `envs` (plus PATH) in the environment and stdin closed.
+pub fn run(args: &[&str], envs: &[(&str, &str)]) -> Run {
+    run_command(command(args, envs))
+}
+
+/// Runs `cmd` (built by [`command`], then adjusted: another working directory…) to completion.
+pub fn run_command(mut cmd: Command) -> Run {
+    let started = Instant::now();
     let out = cmd.output().expect("run tskeyctl");
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        elapsed: started.elapsed(),
     }
 }
 
@@ -131,19 +152,107 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, (String, u32, Vec<u8
     }
 }
 
+/// Runs `cmd` with stdout and stderr captured and `stdin` (if any) written to it; stdin is closed
+/// otherwise. A child that stops reading early (refusing a large input) is not an error.
+pub fn output(mut cmd: Command, stdin: Option<&[u8]>) -> Output {
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    if let Some(data) = stdin {
+        let mut w = child.stdin.take().expect("stdin");
+        // A large input may be refused before it is all read: a broken pipe is expected then.
+        let _ = w.write_all(data);
+    }
+    child.wait_with_output().expect("wait for the child")
+}
+
+/// The exit code of a finished process (a test fails if it was killed by a signal).
+pub fn code(o: &Output) -> i32 {
+    o.status.code().expect("exit code")
+}
+
+/// A process's stderr as text, for assertions and their messages.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A path as `&str` for an argument list (test paths are UTF-8).
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// Permission bits of `p` (not following a symlink).
+pub fn mode(p: &Path) -> u32 {
+    fs::symlink_metadata(p).expect("lstat").permissions().mode() & 0o7777
+}
+
+/// The crate root (the repository).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Whether this is a CI run (`CI=true`): a missing peer or fixture fails there instead of
+/// skipping.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// A missing prerequisite: `None` after printing "skipped: …" locally, a panic under `CI=true`.
+pub fn missing<T>(what: &str) -> Option<T> {
+    assert!(!in_ci(), "CI=true but {what}");
+    eprintln!("skipped: {what}");
+    None
+}
+
+/// An external program from `$env_var` (if it names a file) or else from PATH; no notice.
+pub fn find_program(env_var: &str, name: &str) -> Option<PathBuf> {
+    std::env::var_os(env_var)
+        .map(PathBuf::from)
+        .filter(|p| p.is_file())
+        .or_else(|| {
+            std::env::var_os("PATH").and_then(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|d| d.join(name))
+                    .find(|p| p.is_file())
+            })
+        })
+}
+
+/// A peer program the test drives (`find_program`); when absent, skip with a notice locally and
+/// fail under `CI=true` (`.ci/run` installs every peer).
+pub fn peer(env_var: &str, name: &str) -> Option<PathBuf> {
+    find_program(env_var, name).or_else(|| {
+        missing(&format!(
+            "{name} not found (set {env_var} or put it on PATH)"
+        ))
+    })
+}
+
+/// `../shared/conformance` beside the clone (the reference vectors), or `None` with a notice.
+/// It is absent in a plain clone, so its absence is a skip even in CI.
+pub fn conformance() -> Option<PathBuf> {
+    let p = repo().join("../shared/conformance");
+    if p.is_dir() {
+        Some(p)
+    } else {
+        eprintln!("skipped: {} not present", p.display());
+        None
+    }
+}
+
 /// Runs `tskeyctl ARGS` like [`run`], but kills it and panics if it has not finished within
 /// `secs` (a run that hangs on a FIFO must fail the test, not the suite).
 pub fn run_within(secs: u64, args: &[&str], envs: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(bin());
-    cmd.args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
+    let mut cmd = command(args, envs);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let started = Instant::now();
     let mut child = cmd.spawn().expect("spawn tskeyctl");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
     loop {
@@ -165,6 +274,7 @@ pub fn run_within(secs: u64, args: &[&str], envs: &[(&str, &str)]) -> Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        elapsed: started.elapsed(),
     }
 }
 
@@ -201,4 +311,22 @@ pub fn assert_same(what: &str, before: &Snapshot, after: &Snapshot) {
         .filter(|k| before.get(*k) != after.get(*k))
         .collect();
     assert!(changed.is_empty(), "{what}: changed entries {changed:?}");
+}
+
+/// Runs `script` in a private mount namespace (root only); `None` with a notice otherwise.
+pub fn in_mount_namespace(test: &str, script: &str) -> Option<Output> {
+    if skip_unless_root(test) {
+        return None;
+    }
+    let probe = Command::new("unshare").args(["-m", "true"]).status();
+    if !probe.is_ok_and(|s| s.success()) {
+        eprintln!("NOTICE: {test}: skipped, unshare -m is not permitted here");
+        return None;
+    }
+    Some(
+        Command::new("unshare")
+            .args(["-m", "sh", "-euc", script])
+            .output()
+            .expect("unshare"),
+    )
 }

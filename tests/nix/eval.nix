@@ -1,6 +1,6 @@
 # Evaluates nixos-module/ against the stub options of ./stubs.nix with nixpkgs' `lib` only, for
 # nixos-module/example.nix (the README's configuration) and for the cases of ./cases.nix, and
-# returns what the Rust test (tests/nixos_module.rs) asserts: the generated units, the tailscale
+# returns what the Rust test (tests/it/nixos_module.rs) asserts: the generated units, the tailscale
 # wiring, the install manifest and the failed assertions.
 #
 #   NIXPKGS_LIB=../shared/nixpkgs-lib/lib nix-instantiate --readonly-mode --eval --strict --json tests/nix/eval.nix
