@@ -106,8 +106,8 @@ fn resolve_user(flag: &str, v: &str) -> Result<u32, Error> {
     if let Ok(n) = v.parse::<u32>() {
         return Ok(n);
     }
-    match nix::unistd::User::from_name(v) {
-        Ok(Some(u)) => Ok(u.uid.as_raw()),
+    match crate::accounts::user_id(v) {
+        Ok(Some(uid)) => Ok(uid),
         _ => Err(Error::Config(format!("{flag}: no such user {v:?}"))),
     }
 }
@@ -116,8 +116,8 @@ fn resolve_group(flag: &str, v: &str) -> Result<u32, Error> {
     if let Ok(n) = v.parse::<u32>() {
         return Ok(n);
     }
-    match nix::unistd::Group::from_name(v) {
-        Ok(Some(g)) => Ok(g.gid.as_raw()),
+    match crate::accounts::group_id(v) {
+        Ok(Some(gid)) => Ok(gid),
         _ => Err(Error::Config(format!("{flag}: no such group {v:?}"))),
     }
 }

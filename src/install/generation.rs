@@ -56,10 +56,10 @@ impl Owners {
             });
         }
         for name in ["keys", "nogroup"] {
-            if let Ok(Some(g)) = nix::unistd::Group::from_name(name) {
+            if let Ok(Some(gid)) = crate::accounts::group_id(name) {
                 return Ok(Owners {
                     privileged: true,
-                    keys_gid: g.gid.as_raw(),
+                    keys_gid: gid,
                     euid: 0,
                     egid,
                 });

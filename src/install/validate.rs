@@ -11,8 +11,6 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 
-use nix::unistd::{Group, User};
-
 use crate::source::{self, Origin};
 
 use super::error::InstallError;
@@ -389,8 +387,8 @@ fn resolve_user(s: &Secret) -> Result<u32, InstallError> {
     let Some(name) = s.owner.as_deref() else {
         return Ok(s.uid);
     };
-    match User::from_name(name) {
-        Ok(Some(u)) => Ok(u.uid.as_raw()),
+    match crate::accounts::user_id(name) {
+        Ok(Some(uid)) => Ok(uid),
         Ok(None) => Err(secret_err(
             &s.name,
             format!(
@@ -409,8 +407,8 @@ fn resolve_group(s: &Secret) -> Result<u32, InstallError> {
     let Some(name) = s.group.as_deref() else {
         return Ok(s.gid);
     };
-    match Group::from_name(name) {
-        Ok(Some(g)) => Ok(g.gid.as_raw()),
+    match crate::accounts::group_id(name) {
+        Ok(Some(gid)) => Ok(gid),
         Ok(None) => Err(secret_err(
             &s.name,
             format!(

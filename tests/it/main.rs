@@ -9,4 +9,5 @@
 
 #[path = "../fake_tailscale/mod.rs"]
 mod fake_tailscale;
+mod standalone;
 mod util;

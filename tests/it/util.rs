@@ -130,3 +130,27 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, (String, u32, Vec<u8
         }
     }
 }
+
+/// `part` of the sibling folder `../shared` (reference notes, the conformance files, a nixpkgs
+/// lib): present in CI, absent in a plain clone. `None`, with a printed `skipped:` notice, when
+/// absent. `TSKEYCTL_SHARED_DIR` stands in for `../shared` (the standalone tests point it at a
+/// folder that does not exist to show the skip path).
+pub fn shared(part: &str) -> Option<std::path::PathBuf> {
+    let base = std::env::var_os("TSKEYCTL_SHARED_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"));
+    present_or_skip(&base.join(part))
+}
+
+/// `Some(path)` when it exists, else `None` after printing `skipped: PATH is absent …`.
+pub fn present_or_skip(path: &Path) -> Option<std::path::PathBuf> {
+    if path.exists() {
+        Some(path.to_path_buf())
+    } else {
+        println!(
+            "skipped: {} is absent (tests that read it need the shared files beside the clone)",
+            path.display()
+        );
+        None
+    }
+}
