@@ -77,7 +77,15 @@ mod tests {
         assert_eq!(id_in(PASSWD, "nobody"), Some(65534));
         // The first entry wins, like glibc's files source.
         assert_eq!(id_in(PASSWD, "dup"), Some(1001));
-        for missing in ["", "nobod", "Nobody", "x", "bad-id", "broken line", "# comment"] {
+        for missing in [
+            "",
+            "nobod",
+            "Nobody",
+            "x",
+            "bad-id",
+            "broken line",
+            "# comment",
+        ] {
             assert_eq!(id_in(PASSWD, missing), None, "{missing:?}");
         }
     }

@@ -70,7 +70,11 @@ fn nothing_outside_tests_and_ci_names_the_shared_folder() {
     let (mut found, mut files) = (Vec::new(), 0);
     walk(&root, &root, &mut found, &mut files);
     // The walk really read the tree (README, docs, sources), not an empty or wrong directory.
-    assert!(files > 50, "only {files} files walked under {}", root.display());
+    assert!(
+        files > 50,
+        "only {files} files walked under {}",
+        root.display()
+    );
     for must in ["README.md", "docs/contract.md", "src/lib.rs"] {
         assert!(root.join(must).is_file(), "{must} missing");
     }
@@ -107,10 +111,16 @@ fn docs_index_links_every_page() {
     pages.sort();
     assert_eq!(pages, ["contract.md", "nixos.md", "sops-format.md"]);
     for p in &pages {
-        assert!(index.contains(&format!("]({p})")), "docs/README.md does not link {p}");
+        assert!(
+            index.contains(&format!("]({p})")),
+            "docs/README.md does not link {p}"
+        );
     }
     let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
-    assert!(readme.contains("(docs/contract.md)"), "README.md does not link the contract");
+    assert!(
+        readme.contains("(docs/contract.md)"),
+        "README.md does not link the contract"
+    );
 }
 
 /// Reads `../shared/conformance` when it is there: one folder per tool, each with its SOURCES.md.
@@ -133,7 +143,10 @@ fn a_missing_path_is_none_with_a_notice() {
     let dir = tempfile::tempdir().expect("tempdir");
     let missing = dir.path().join("shared/conformance");
     assert_eq!(util::present_or_skip(&missing), None);
-    assert_eq!(util::present_or_skip(dir.path()), Some(dir.path().to_path_buf()));
+    assert_eq!(
+        util::present_or_skip(dir.path()),
+        Some(dir.path().to_path_buf())
+    );
 }
 
 /// Runs the conformance test above in a child of this test binary with `../shared` replaced by a
@@ -153,7 +166,11 @@ fn conformance_tests_skip_with_a_notice_when_shared_is_absent() {
         .output()
         .expect("run the test binary");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("1 passed"), "{stdout}");
     let notice = format!("skipped: {}/conformance is absent", missing.display());
     assert!(stdout.contains(&notice), "no {notice:?} in:\n{stdout}");
