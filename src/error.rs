@@ -5,14 +5,14 @@
 //! "Exit codes"). No other code chooses an exit code. Messages carry paths, line numbers,
 //! recipients and key types, never key material or plaintext.
 
-use crate::decode::DecodeError;
-use crate::decode::encrypt::EncryptError;
 use crate::hostkey::KeyError;
 use crate::install::InstallError;
 use crate::install::error::Class as InstallClass;
 use crate::material::MaterialError;
 use crate::mint::MintError;
 use crate::sink::SinkError;
+use crate::sops::DecodeError;
+use crate::sops::encrypt::EncryptError;
 use crate::source::SourceError;
 use crate::state::StateError;
 

@@ -22,6 +22,12 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::source::Origin;
 
+/// The default host key, the one every NixOS host with OpenSSH has: the identity tried last and
+/// the key `recipient` / `identity` read when given none.
+pub const DEFAULT_KEY: &str = "/etc/ssh/ssh_host_ed25519_key";
+/// Its public half.
+pub const DEFAULT_PUB: &str = "/etc/ssh/ssh_host_ed25519_key.pub";
+
 const ED25519: &str = "ssh-ed25519";
 const PRIVATE_PEM_BEGIN: &str = "-----BEGIN OPENSSH PRIVATE KEY-----";
 

@@ -1,12 +1,15 @@
 //! tskeyctl turns long-lived Tailscale material, kept in git encrypted with sops or age to a host's
 //! own SSH host key, into a fresh short-lived auth key written atomically with mode 0600.
 //!
-//! The flow runs one way (see `ARCHITECTURE.md`):
+//! The flow runs one way (see `ARCHITECTURE.md`, whose import rules `tests/it/architecture.rs`
+//! enforces):
 //!
 //! ```text
-//! source ──► decode (sops | age | plain | env) ──► material ──► mint ──► sink
-//!                  ▲
-//!             hostkey (ssh ed25519 → age identities / recipients)
+//! source ──► decode ──► material ──► mint ──► sink (+ state)
+//!              │
+//!            sops (the engine: formats, values, MAC, Shamir, age keys, encryption)
+//!              │
+//!           hostkey (ssh ed25519 → age identities / recipients)
 //! ```
 //!
 //! Each stage is a module with its own error type; [`error::Error`] gathers them and maps each
@@ -25,5 +28,6 @@ pub mod material;
 pub mod mint;
 pub mod provision;
 pub mod sink;
+pub mod sops;
 pub mod source;
 pub mod state;

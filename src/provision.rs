@@ -14,17 +14,18 @@ use std::time::{Duration, SystemTime};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::decode::{self, DecryptOptions, Format, Identities, Kind};
+use crate::decode::{self, IfPlain, OpenOptions, Opened};
 use crate::error::Error;
 use crate::log;
 use crate::material::{self, Material, MaterialError, Want};
 use crate::mint::{Credentials, KeyOptions, MintedKey, Minter};
 use crate::sink::{self, WriteOptions};
+use crate::sops::{Format, Identities};
 use crate::source::{self, Origin};
 use crate::state::{self, Flags, Record};
 
 /// How the key is laid out in the output file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutputFormat {
     /// The bare key and a newline (`services.tailscale.authKeyFile`).
     Raw,
@@ -338,13 +339,14 @@ pub fn material_from_source(
     let origin = Origin::from_arg(source);
     let name = origin.to_string();
     let data = source::read_limited(&origin, SOURCE_LIMIT, "a secret source")?;
-    let kind = match input_type {
-        Some(f) => Kind::Sops(f),
-        None => decode::detect(&origin, &data),
+    let opts = OpenOptions {
+        input_type,
+        if_plain: IfPlain::Keep,
+        ignore_mac: false,
     };
-    let text = match kind {
-        Kind::Sops(format) => {
-            let doc = decode::decrypt(&origin, &data, format, &ids(), DecryptOptions::default())?;
+    let text = match decode::open(&origin, data, &opts, &mut || ids())? {
+        Opened::Sops(doc) => {
+            let format = doc.format();
             if let Some(k) = key {
                 let leaf = doc.get(k)?;
                 return classify_text(&format!("{name} (key {k})"), &leaf, None);
@@ -359,8 +361,7 @@ pub fn material_from_source(
             }
             doc.get("data")?
         }
-        Kind::Age => decode::decrypt_age(&origin, &data, &ids())?,
-        Kind::Plain => data,
+        Opened::Age(text) | Opened::Plain(text) => text,
     };
     classify_text(&name, &text, key)
 }

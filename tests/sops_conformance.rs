@@ -7,8 +7,8 @@ use std::path::Path;
 
 use serde_json::Value;
 use sops_support::*;
-use tskeyctl::decode::sops::tree::Node;
-use tskeyctl::decode::{self, DecryptOptions, Format, Identities, Sources};
+use tskeyctl::sops::tree::Node;
+use tskeyctl::sops::{self, DecryptOptions, Format, Identities, Sources};
 use tskeyctl::source::Origin;
 
 fn json(p: &Path) -> Value {
@@ -25,7 +25,7 @@ fn format_of(name: &str) -> Format {
     }
 }
 
-fn check_values(name: &str, doc: &decode::Document, expected: &Value) {
+fn check_values(name: &str, doc: &sops::Document, expected: &Value) {
     let (vals, comments) = leaves(doc.branches());
     let want = expected["values"].as_array().expect("values");
     assert_eq!(vals.len(), want.len(), "{name}: number of leaves");
@@ -74,7 +74,7 @@ fn age_examples_decrypt_with_both_key_files() {
             let bytes = std::fs::read(&path).expect("read");
             let origin = Origin::File(path.clone());
             let format = Format::from_path(&path);
-            let doc = decode::decrypt(&origin, &bytes, format, &ids, DecryptOptions::default())
+            let doc = sops::decrypt(&origin, &bytes, format, &ids, DecryptOptions::default())
                 .unwrap_or_else(|e| panic!("{name} with {keys}: {e}"));
             check_values(name, &doc, &json(&dir.join(format!("{name}.values.json"))));
         }
@@ -110,12 +110,12 @@ fn pgp_files_decrypt_with_the_recorded_data_key() {
         let format = format_of(&name);
         let verified = expected["mac_verified"].as_bool().unwrap_or(false);
         let res =
-            decode::decrypt_with_data_key(&origin, &bytes, format, &key, DecryptOptions::default());
+            sops::decrypt_with_data_key(&origin, &bytes, format, &key, DecryptOptions::default());
         if !verified {
             let e = res.expect_err("a file without MAC must fail");
             assert!(e.to_string().contains("no MAC"), "{name}: {e}");
         }
-        let doc = decode::decrypt_with_data_key(
+        let doc = sops::decrypt_with_data_key(
             &origin,
             &bytes,
             format,
@@ -146,7 +146,7 @@ fn ft_comments_round_to_the_source_plaintext() {
     let expected = json(&dir.join("ft_comments.enc.yaml.values.json"));
     let key = hex32(expected["data_key_hex"].as_str().expect("key"));
     let path = dir.join("ft_comments.enc.yaml");
-    let doc = decode::decrypt_with_data_key(
+    let doc = sops::decrypt_with_data_key(
         &Origin::File(path.clone()),
         &std::fs::read(&path).expect("read"),
         Format::Yaml,
@@ -167,18 +167,18 @@ fn age_layer_vectors() {
     let x = age_ids(&dir.join("agevec_mock_identity.txt"));
     let data = std::fs::read(dir.join("agevec_mock_x25519_enc_data.age.asc")).expect("read");
     assert_eq!(
-        *decode::decrypt_age(&origin("x"), &data, &x).expect("x25519"),
+        *sops::decrypt_age(&origin("x"), &data, &x).expect("x25519"),
         b"data"
     );
     let ssh = age_ids(&dir.join("agevec_mock_ssh_ed25519_id"));
     let data = std::fs::read(dir.join("agevec_mock_sshed25519_enc_data.age.asc")).expect("read");
     assert_eq!(
-        *decode::decrypt_age(&origin("s"), &data, &ssh).expect("ssh"),
+        *sops::decrypt_age(&origin("s"), &data, &ssh).expect("ssh"),
         b"data"
     );
     // The wrong identity: 77-class error naming recipients.
     let other = age_ids(&dir.join("agevec_mock_other_identity.txt"));
-    let e = decode::decrypt_age(&origin("o"), &data, &other).expect_err("wrong identity");
+    let e = sops::decrypt_age(&origin("o"), &data, &other).expect_err("wrong identity");
     assert!(e.is_permission(), "{e}");
     assert!(e.to_string().contains("ssh-ed25519"), "{e}");
     // scrypt-protected identity file holding mockIdentity.
@@ -194,7 +194,7 @@ fn age_layer_vectors() {
     );
     let data = std::fs::read(dir.join("agevec_mock_x25519_enc_data.age.asc")).expect("read");
     assert_eq!(
-        *decode::decrypt_age(&origin("x"), &data, &ids).expect("scrypt id"),
+        *sops::decrypt_age(&origin("x"), &data, &ids).expect("scrypt id"),
         b"data"
     );
     let (_, warnings) = Identities::load_from(&Sources {
@@ -249,7 +249,7 @@ fn sops_nix_secrets_yaml_opens_with_the_ssh_host_key() {
     // Also with its age key, and every other file through its recorded data key.
     let ids = age_ids(&dir.join("age-keys.txt"));
     let p = dir.join("secrets.yaml");
-    decode::decrypt(
+    sops::decrypt(
         &Origin::File(p.clone()),
         &std::fs::read(&p).expect("read"),
         Format::Yaml,
@@ -267,7 +267,7 @@ fn sops_nix_secrets_yaml_opens_with_the_ssh_host_key() {
         let e = &expected[name];
         let key = hex32(e["data_key_hex"].as_str().expect("key"));
         let p = dir.join(name);
-        let doc = decode::decrypt_with_data_key(
+        let doc = sops::decrypt_with_data_key(
             &Origin::File(p.clone()),
             &std::fs::read(&p).expect("read"),
             format,

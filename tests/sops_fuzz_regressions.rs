@@ -4,7 +4,7 @@
 
 mod sops_support;
 
-use tskeyctl::decode::{self, DecryptOptions, Format, Identities};
+use tskeyctl::sops::{self, DecryptOptions, Format, Identities};
 use tskeyctl::source::Origin;
 
 const FORMATS: [Format; 5] = [
@@ -39,21 +39,21 @@ fn exercise(data: &[u8], ids: &Identities) {
     };
     let format = FORMATS[sel as usize % FORMATS.len()];
     let origin = Origin::Stdin;
-    let _ = decode::detect(&origin, body);
+    let _ = tskeyctl::decode::detect(&origin, body);
     for ignore_mac in [false, true] {
         let opts = DecryptOptions { ignore_mac };
-        if let Ok(doc) = decode::decrypt(&origin, body, format, ids, opts) {
+        if let Ok(doc) = sops::decrypt(&origin, body, format, ids, opts) {
             for f in FORMATS {
                 let _ = doc.render(f);
             }
         }
-        let _ = decode::decrypt_with_data_key(&origin, body, format, &[7u8; 32], opts);
+        let _ = sops::decrypt_with_data_key(&origin, body, format, &[7u8; 32], opts);
     }
-    if let Ok(b) = decode::load_plain(&origin, body, format) {
-        let _ = decode::formats::yaml::emit(&b);
-        let _ = decode::formats::json::emit(&b);
+    if let Ok(b) = sops::load_plain(&origin, body, format) {
+        let _ = sops::formats::yaml::emit(&b);
+        let _ = sops::formats::json::emit(&b);
     }
-    let _ = decode::decrypt_age(&origin, body, ids);
+    let _ = sops::decrypt_age(&origin, body, ids);
 }
 
 fn ids() -> Identities {
@@ -96,7 +96,7 @@ fn every_truncation_of_the_conformance_files_is_handled() {
             exercise(&input, &ids);
         }
         // The whole file opens (the key is sops's public test identity).
-        let doc = decode::decrypt(
+        let doc = sops::decrypt(
             &Origin::Stdin,
             &data,
             FORMATS[sel as usize],

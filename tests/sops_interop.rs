@@ -103,10 +103,10 @@ fn shamir_threshold_not_met_is_77_for_both() {
     // 32 y-bytes then x = group index + 1; any two combine to the same 32-byte key.
     let bytes = std::fs::read(&src).expect("read");
     let origin = tskeyctl::source::Origin::File(src.clone());
-    let loaded = tskeyctl::decode::load_encrypted(&origin, &bytes, tskeyctl::decode::Format::Yaml)
+    let loaded = tskeyctl::sops::load_encrypted(&origin, &bytes, tskeyctl::sops::Format::Yaml)
         .expect("load");
     assert_eq!(loaded.metadata.shamir_threshold, 2);
-    let (ids, _) = tskeyctl::decode::Identities::load_from(&tskeyctl::decode::Sources {
+    let (ids, _) = tskeyctl::sops::Identities::load_from(&tskeyctl::sops::Sources {
         explicit: vec![dir.join("xab.txt"), keys.ssh_key.clone()],
         ..Default::default()
     });
@@ -115,7 +115,7 @@ fn shamir_threshold_not_met_is_77_for_both() {
         .groups
         .iter()
         .map(|g| {
-            tskeyctl::decode::agefile::open(&ids, g.age[0].enc.as_bytes())
+            tskeyctl::sops::agefile::open(&ids, g.age[0].enc.as_bytes())
                 .expect("share")
                 .to_vec()
         })
@@ -124,8 +124,8 @@ fn shamir_threshold_not_met_is_77_for_both() {
         assert_eq!(s.len(), 33);
         assert_eq!(s[32] as usize, i + 1);
     }
-    let k01 = tskeyctl::decode::sops::shamir::combine(&[&shares[0], &shares[1]]).expect("01");
-    let k12 = tskeyctl::decode::sops::shamir::combine(&[&shares[1], &shares[2]]).expect("12");
+    let k01 = tskeyctl::sops::shamir::combine(&[&shares[0], &shares[1]]).expect("01");
+    let k12 = tskeyctl::sops::shamir::combine(&[&shares[1], &shares[2]]).expect("12");
     assert_eq!(*k01, *k12);
     assert_eq!(k01.len(), 32);
     let mut dec = sops_cmd(&sops, dir, &[("SOPS_AGE_KEY_FILE", xa.clone())]);

@@ -4,9 +4,9 @@
 mod sops_support;
 
 use proptest::prelude::*;
-use tskeyctl::decode::encrypt::{self, Spec};
-use tskeyctl::decode::sops::tree::{Item, Node};
-use tskeyctl::decode::{self, DecryptOptions, Format, Identities, Sources};
+use tskeyctl::sops::encrypt::{self, Spec};
+use tskeyctl::sops::tree::{Item, Node};
+use tskeyctl::sops::{self, DecryptOptions, Format, Identities, Sources};
 use tskeyctl::source::Origin;
 
 fn key() -> impl Strategy<Value = String> {
@@ -128,11 +128,11 @@ fn env() -> Env {
 fn render(format: Format, branch: &[Item]) -> Vec<u8> {
     let b = vec![branch.to_vec()];
     match format {
-        Format::Yaml => decode::formats::yaml::emit(&b),
-        Format::Json => decode::formats::json::emit(&b).expect("json"),
-        Format::Dotenv => decode::formats::dotenv::emit(&b).expect("env"),
-        Format::Ini => decode::formats::ini::emit(&b).expect("ini"),
-        Format::Binary => decode::formats::binary::emit(&b).expect("bin"),
+        Format::Yaml => sops::formats::yaml::emit(&b),
+        Format::Json => sops::formats::json::emit(&b).expect("json"),
+        Format::Dotenv => sops::formats::dotenv::emit(&b).expect("env"),
+        Format::Ini => sops::formats::ini::emit(&b).expect("ini"),
+        Format::Binary => sops::formats::binary::emit(&b).expect("bin"),
     }
 }
 
@@ -140,7 +140,7 @@ fn round_trip(env: &Env, format: Format, plain: &[u8], spec: &Spec) -> Result<()
     let origin = Origin::Stdin;
     let enc = encrypt::encrypt(&origin, plain, format, format, spec)
         .map_err(|e| TestCaseError::fail(format!("encrypt: {e}")))?;
-    let doc = decode::decrypt(&origin, &enc, format, &env.ids, DecryptOptions::default())
+    let doc = sops::decrypt(&origin, &enc, format, &env.ids, DecryptOptions::default())
         .map_err(|e| TestCaseError::fail(format!("decrypt: {e}")))?;
     let back = doc
         .render(format)

@@ -5,15 +5,15 @@
 use std::path::PathBuf;
 
 use libfuzzer_sys::fuzz_target;
-use tskeyctl::decode::{self, Identities};
+use tskeyctl::sops::{self, Identities};
 use tskeyctl::source::Origin;
 
 fuzz_target!(|data: &[u8]| {
     let origin = Origin::File(PathBuf::from("fuzz.age"));
-    let _ = decode::detect(&origin, data);
+    let _ = tskeyctl::decode::detect(&origin, data);
     // The fixed identities (fuzz/keys): a plain X25519 key, and an ssh ed25519 key as its
     // ssh-to-age X25519 identity and as age's native ssh-ed25519 identity.
-    let _ = decode::decrypt_age(&origin, data, tskeyctl_fuzz::identities());
+    let _ = sops::decrypt_age(&origin, data, tskeyctl_fuzz::identities());
     // The same bytes as an identity file (age keys, OpenSSH key, encrypted identity file's
     // header). No passphrase: an scrypt identity file may deliberately cost up to 2^20 work
     // (1 GiB, seconds) like age's CLI allows, which would only measure scrypt.

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tskeyctl::decode::{self, DecryptOptions, Format, Identities};
+use tskeyctl::sops::{self, DecryptOptions, Format, Identities};
 use tskeyctl::source::Origin;
 
 const FORMATS: [Format; 5] = [Format::Yaml, Format::Json, Format::Dotenv, Format::Ini, Format::Binary];
@@ -17,25 +17,25 @@ fuzz_target!(|data: &[u8]| {
     let origin = Origin::Stdin;
     let mut ids = Identities::default();
     let _ = ids.add_age_text(KEY, "fuzz");
-    let _ = decode::detect(&origin, body);
+    let _ = tskeyctl::decode::detect(&origin, body);
     for ignore_mac in [false, true] {
         let opts = DecryptOptions { ignore_mac };
-        if let Ok(doc) = decode::decrypt(&origin, body, format, &ids, opts) {
+        if let Ok(doc) = sops::decrypt(&origin, body, format, &ids, opts) {
             for f in FORMATS {
                 let _ = doc.render(f);
             }
             let _ = doc.top_level();
         }
-        if let Ok(doc) = decode::decrypt_with_data_key(&origin, body, format, &[7u8; 32], opts) {
+        if let Ok(doc) = sops::decrypt_with_data_key(&origin, body, format, &[7u8; 32], opts) {
             let _ = doc.render(format);
         }
     }
     // The plaintext loaders (what encrypt reads) and the emitters.
-    if let Ok(branches) = decode::load_plain(&origin, body, format) {
-        let _ = decode::formats::yaml::emit(&branches);
-        let _ = decode::formats::json::emit(&branches);
+    if let Ok(branches) = sops::load_plain(&origin, body, format) {
+        let _ = sops::formats::yaml::emit(&branches);
+        let _ = sops::formats::json::emit(&branches);
     }
     if let Ok(s) = std::str::from_utf8(body) {
-        let _ = decode::parse_extract(s);
+        let _ = sops::parse_extract(s);
     }
 });

@@ -2,6 +2,6 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tskeyctl::decode::Format;
+use tskeyctl::sops::Format;
 
 fuzz_target!(|data: &[u8]| tskeyctl_fuzz::sops(Format::Yaml, data));

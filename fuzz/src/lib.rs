@@ -9,7 +9,8 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use tskeyctl::decode::{self, DecryptOptions, Format, Identities, Kind, PathPart};
+use tskeyctl::decode::Kind;
+use tskeyctl::sops::{self, DecryptOptions, Format, Identities, PathPart};
 use tskeyctl::source::Origin;
 
 /// The fuzz-only age X25519 identity.
@@ -50,19 +51,19 @@ fn file_name(format: Format) -> &'static str {
 pub fn sops(format: Format, data: &[u8]) {
     let origin = Origin::File(PathBuf::from(file_name(format)));
     // The parse step alone (what `decrypt` and `updatekeys` read, and what `encrypt` reads).
-    let _ = decode::load_encrypted(&origin, data, format);
-    let _ = decode::load_plain(&origin, data, format);
+    let _ = sops::load_encrypted(&origin, data, format);
+    let _ = sops::load_plain(&origin, data, format);
     // Detection from the name, and from content as for stdin.
-    let _ = decode::detect(&origin, data);
-    if let Kind::Sops(f) = decode::detect(&Origin::Stdin, data) {
+    let _ = tskeyctl::decode::detect(&origin, data);
+    if let Kind::Sops(f) = tskeyctl::decode::detect(&Origin::Stdin, data) {
         if f != format {
-            let _ = decode::load_encrypted(&Origin::Stdin, data, f);
+            let _ = sops::load_encrypted(&Origin::Stdin, data, f);
         }
     }
     // The whole decrypt: data key, values, MAC; then every rendering a user can ask for.
     let ids = identities();
     for ignore_mac in [false, true] {
-        let Ok(doc) = decode::decrypt(&origin, data, format, ids, DecryptOptions { ignore_mac })
+        let Ok(doc) = sops::decrypt(&origin, data, format, ids, DecryptOptions { ignore_mac })
         else {
             continue;
         };

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use zeroize::Zeroizing;
 
-use super::{HOST_KEY, HOST_KEY_PUB, output_path, write_stdout};
+use super::{output_path, write_stdout};
 use crate::error::Error;
 use crate::hostkey::{self, Found, HostKey, KeyError};
 use crate::log;
@@ -78,7 +78,7 @@ pub fn recipient(a: RecipientArgs) -> Result<(), Error> {
     let mut inputs: Vec<PathBuf> = a.input;
     inputs.extend(a.files);
     if inputs.is_empty() {
-        inputs.push(PathBuf::from(HOST_KEY_PUB));
+        inputs.push(PathBuf::from(hostkey::DEFAULT_PUB));
     }
     let mut lines = Vec::new();
     for input in &inputs {
@@ -156,7 +156,7 @@ pub fn identity(a: IdentityArgs) -> Result<(), Error> {
     let file = a
         .input
         .or(a.file)
-        .unwrap_or_else(|| PathBuf::from(HOST_KEY));
+        .unwrap_or_else(|| PathBuf::from(hostkey::DEFAULT_KEY));
     let to = output_path(&a.output);
     if to.is_none() && std::io::stdout().is_terminal() && !a.force {
         return Err(Error::Usage(

@@ -22,10 +22,11 @@ use clap::{Args, Parser, Subcommand};
 use crate::error::{Error, code};
 use crate::{harden, log};
 
-/// Default host key, the one every NixOS host with OpenSSH has.
-pub const HOST_KEY: &str = "/etc/ssh/ssh_host_ed25519_key";
-/// Its public half.
-pub const HOST_KEY_PUB: &str = "/etc/ssh/ssh_host_ed25519_key.pub";
+/// `--input-type` / `--output-type` values, for every command that takes them.
+pub(crate) fn parse_format(s: &str) -> Result<crate::sops::Format, String> {
+    crate::sops::Format::parse(s)
+        .ok_or_else(|| format!("unknown format {s:?} (yaml, json, dotenv, ini, binary)"))
+}
 
 #[derive(Parser, Debug)]
 #[command(

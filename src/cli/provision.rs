@@ -9,13 +9,14 @@ use std::time::{Duration, SystemTime};
 use clap::Args;
 
 use super::mint::{ApiArgs, CredentialArgs, KeyOptionArgs, parse_duration};
+use super::parse_format;
 use super::sops::load_identities;
-use crate::decode::{Format, Identities};
 use crate::error::Error;
 use crate::log;
 use crate::mint::{Credentials, Deleted, Minter};
 use crate::provision::{self, MintWith, OutputFormat, Request};
 use crate::sink::WriteOptions;
+use crate::sops::{Format, Identities};
 use crate::state;
 
 const STATE_DIR: &str = "/var/lib/tskeyctl";
@@ -87,9 +88,22 @@ pub struct ProvisionArgs {
     api: ApiArgs,
 }
 
-fn parse_format(s: &str) -> Result<Format, String> {
-    Format::parse(s)
-        .ok_or_else(|| format!("unknown format {s:?} (yaml, json, dotenv, ini, binary)"))
+/// `--format`: the library's layouts as clap values (only the CLI knows clap).
+impl clap::ValueEnum for OutputFormat {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[OutputFormat::Raw, OutputFormat::Env, OutputFormat::Json]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        let help = match self {
+            OutputFormat::Raw => "The bare key and a newline (`services.tailscale.authKeyFile`)",
+            OutputFormat::Env => {
+                "`TS_AUTHKEY=<key>` and a newline (a sidecar's `EnvironmentFile=`)"
+            }
+            OutputFormat::Json => "A JSON object with the key and what is known about it",
+        };
+        Some(clap::builder::PossibleValue::new(self.as_str()).help(help))
+    }
 }
 
 fn parse_mode(s: &str) -> Result<u32, Error> {

@@ -1,15 +1,17 @@
 //! `tskeyctl decrypt` (and, later in this file, `encrypt` / `updatekeys`): sops-compatible
-//! commands on top of [`crate::decode`].
+//! commands on top of [`crate::decode`] (opening a source) and [`crate::sops`] (the engine).
 
 use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{output_path, write_stdout};
-use crate::decode::{self, DecryptOptions, Format, Identities, Kind};
+use super::{output_path, parse_format, write_stdout};
+use crate::decode::{self, IfPlain, Kind, OpenOptions, Opened};
 use crate::error::Error;
+use crate::hostkey;
 use crate::log;
 use crate::sink::{self, WriteOptions};
+use crate::sops::{self, Format, Identities, Sources};
 use crate::source::{self, Origin};
 
 /// Largest sops or age file read (a documented limit: larger inputs exit 65 before any
@@ -57,13 +59,21 @@ pub struct DecryptArgs {
     ignore_mac: bool,
 }
 
-fn parse_format(s: &str) -> Result<Format, String> {
-    Format::parse(s)
-        .ok_or_else(|| format!("unknown format {s:?} (yaml, json, dotenv, ini, binary)"))
+/// The contract's identity sources: the `-i` files, then the environment, then the host key.
+fn identity_sources(explicit: &[PathBuf]) -> Sources {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    Sources {
+        explicit: explicit.to_vec(),
+        sops_age_key: var("SOPS_AGE_KEY"),
+        sops_age_key_file: var("SOPS_AGE_KEY_FILE").map(PathBuf::from),
+        ssh_key_file: var("SOPS_AGE_SSH_PRIVATE_KEY_FILE").map(PathBuf::from),
+        host_key: Some(PathBuf::from(hostkey::DEFAULT_KEY)),
+        passphrase: var("TSKEYCTL_IDENTITY_PASSPHRASE").or_else(|| var("SSH_TO_AGE_PASSPHRASE")),
+    }
 }
 
 pub(crate) fn load_identities(explicit: &[PathBuf]) -> Identities {
-    let (ids, warnings) = Identities::load(explicit);
+    let (ids, warnings) = Identities::load_from(&identity_sources(explicit));
     for w in warnings {
         log::warn(w);
     }
@@ -74,44 +84,26 @@ pub(crate) fn load_identities(explicit: &[PathBuf]) -> Identities {
 pub fn decrypt(a: DecryptArgs) -> Result<(), Error> {
     let origin = Origin::from_arg(&a.file);
     let data = source::read_limited(&origin, SOPS_LIMIT, "a sops or age file")?;
-    let ids = load_identities(&a.identity);
+    // Identities first: their warnings come before anything about the file.
+    let mut ids = Some(load_identities(&a.identity));
     // An explicit --input-type wins; otherwise an age header means an age file, and the
     // format comes from the name like sops (content sniffing only for names sops calls binary).
-    let sops_format = match (a.input_type, decode::detect(&origin, &data)) {
-        (Some(f), _) | (None, Kind::Sops(f)) => Some(f),
-        (None, Kind::Age) => None,
-        (None, Kind::Plain) => Some(match &origin {
-            Origin::File(p) => Format::from_path(p),
-            Origin::Stdin => Format::Binary,
-        }),
+    let opts = OpenOptions {
+        input_type: a.input_type,
+        if_plain: IfPlain::ReadAsSops,
+        ignore_mac: a.ignore_mac,
     };
-    let out = match sops_format {
-        None => {
-            if a.extract.is_some() || a.key.is_some() {
-                return Err(Error::Usage(
-                    "--extract/--key apply to sops files; this is a plain age file".into(),
-                ));
-            }
-            decode::decrypt_age(&origin, &data, &ids)?
-        }
-        Some(format) => {
-            if a.ignore_mac {
-                log::warn(format!(
-                    "{origin}: --ignore-mac: the MAC is not verified, the content may have been tampered with"
-                ));
-            }
-            let doc = decode::decrypt(
-                &origin,
-                &data,
-                format,
-                &ids,
-                DecryptOptions {
-                    ignore_mac: a.ignore_mac,
-                },
-            )?;
-            let out_format = a.output_type.unwrap_or(format);
+    if decode::kind(&origin, &data, &opts) == Kind::Age && (a.extract.is_some() || a.key.is_some())
+    {
+        return Err(Error::Usage(
+            "--extract/--key apply to sops files; this is a plain age file".into(),
+        ));
+    }
+    let out = match decode::open(&origin, data, &opts, &mut || ids.take().unwrap_or_default())? {
+        Opened::Sops(doc) => {
+            let out_format = a.output_type.unwrap_or(doc.format());
             if let Some(x) = &a.extract {
-                let path = decode::parse_extract(x)?;
+                let path = sops::parse_extract(x)?;
                 doc.extract(&path, out_format)?
             } else if let Some(k) = &a.key {
                 doc.get(k)?
@@ -119,6 +111,7 @@ pub fn decrypt(a: DecryptArgs) -> Result<(), Error> {
                 doc.render(out_format)?
             }
         }
+        Opened::Age(plain) | Opened::Plain(plain) => plain,
     };
     match output_path(&a.output) {
         Some(p) => sink::write_atomic(p, &out, &WriteOptions::default())?,
@@ -200,10 +193,7 @@ pub struct UpdatekeysArgs {
 }
 
 fn format_of(origin: &Origin, explicit: Option<Format>) -> Format {
-    explicit.unwrap_or(match origin {
-        Origin::File(p) => Format::from_path(p),
-        Origin::Stdin => Format::Binary,
-    })
+    explicit.unwrap_or_else(|| Format::of_origin(origin))
 }
 
 /// Writes an encrypted file (not secret): keeps an existing file's mode, else 0644.
@@ -222,7 +212,7 @@ fn write_encrypted(path: &std::path::Path, data: &[u8]) -> Result<(), Error> {
 }
 
 pub fn encrypt(a: EncryptArgs) -> Result<(), Error> {
-    use crate::decode::encrypt::{self as enc, Spec};
+    use crate::sops::encrypt::{self as enc, Spec};
     let origin = Origin::from_arg(&a.file);
     if a.in_place && origin == Origin::Stdin {
         return Err(Error::Usage("--in-place needs a file, not stdin".into()));
@@ -272,7 +262,7 @@ pub fn encrypt(a: EncryptArgs) -> Result<(), Error> {
 }
 
 pub fn updatekeys(a: UpdatekeysArgs) -> Result<(), Error> {
-    use crate::decode::encrypt as enc;
+    use crate::sops::encrypt as enc;
     let _ = a.yes;
     let origin = Origin::File(a.file.clone());
     let data = source::read_limited(&origin, SOPS_LIMIT, "a sops file")?;

@@ -5,7 +5,7 @@
 //! document in its format and tell which key paths exist — key names are plaintext in sops, so
 //! this needs no key; `--check` stops here) and, when installing, to *decrypt* it once and hand out
 //! leaf values or the whole re-emitted file. Keeping this a trait lets the install flow (validation,
-//! generations, units) be tested on its own and keeps every sops detail in the decode module.
+//! generations, units) be tested on its own and keeps every sops detail in the `sops` module.
 
 use std::path::Path;
 

@@ -1,4 +1,4 @@
-//! The real decoder behind `install`: the sops engine of `crate::decode`, with the manifest's
+//! The real decoder behind `install`: the sops engine of `crate::sops`, with the manifest's
 //! identities (`ageSshKeyPaths` → converted X25519 *and* native ssh-ed25519 identities, kept in
 //! memory; `ageKeyFile`). Unlike sops-install-secrets, no `age-keys.txt` is written to the ramfs
 //! and sops files with native `ssh-ed25519` recipients open too (sops-nix #824).
@@ -11,9 +11,9 @@ use std::path::Path;
 
 use zeroize::Zeroizing;
 
-use crate::decode::sops::tree::{Item, Node};
-use crate::decode::{self, DecodeError, DecryptOptions, Document, Identities, Sources};
 use crate::log;
+use crate::sops::tree::{Item, Node};
+use crate::sops::{self as engine, DecodeError, DecryptOptions, Document, Identities, Sources};
 use crate::source::Origin;
 
 use super::files::{FileError, FileProblem, Format, KeyError, KeyIndex, Plaintext, SecretFiles};
@@ -25,13 +25,13 @@ pub struct SopsDecoder {
     ids: Identities,
 }
 
-fn engine_format(f: Format) -> decode::Format {
+fn engine_format(f: Format) -> engine::Format {
     match f {
-        Format::Yaml => decode::Format::Yaml,
-        Format::Json => decode::Format::Json,
-        Format::Binary => decode::Format::Binary,
-        Format::Dotenv => decode::Format::Dotenv,
-        Format::Ini => decode::Format::Ini,
+        Format::Yaml => engine::Format::Yaml,
+        Format::Json => engine::Format::Json,
+        Format::Binary => engine::Format::Binary,
+        Format::Dotenv => engine::Format::Dotenv,
+        Format::Ini => engine::Format::Ini,
     }
 }
 
@@ -83,7 +83,7 @@ impl SecretFiles for SopsDecoder {
         format: Format,
     ) -> Result<Box<dyn KeyIndex>, FileError> {
         let origin = Origin::File(file.to_path_buf());
-        let loaded = decode::load_encrypted(&origin, bytes, engine_format(format))
+        let loaded = engine::load_encrypted(&origin, bytes, engine_format(format))
             .map_err(file_err(&origin))?;
         let mut branches = loaded.branches;
         let top = if branches.is_empty() {
@@ -101,7 +101,7 @@ impl SecretFiles for SopsDecoder {
         format: Format,
     ) -> Result<Box<dyn Plaintext>, FileError> {
         let origin = Origin::File(file.to_path_buf());
-        let doc = decode::decrypt(
+        let doc = engine::decrypt(
             &origin,
             bytes,
             engine_format(format),

@@ -7,6 +7,7 @@
 //! need root (devices, other owners) print a notice and skip when not run as root; cases that
 //! need the unprivileged attacker account (`tskeyctl-attacker`, made by `.ci/run`) skip without it.
 
+mod architecture;
 #[path = "../fake_tailscale/mod.rs"]
 mod fake_tailscale;
 mod standalone;

@@ -7,7 +7,7 @@ pub mod matrix;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use tskeyctl::decode::sops::tree::{Item, Node};
+use tskeyctl::sops::tree::{Item, Node};
 
 /// The conformance folder, or `None` (with a notice) when absent.
 pub fn conformance() -> Option<PathBuf> {

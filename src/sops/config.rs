@@ -7,9 +7,31 @@ use std::path::{Path, PathBuf};
 
 use regex::Regex;
 
-use super::encrypt::{EncryptError, Spec};
 use super::formats::yaml;
-use super::sops::tree::{Item, Node};
+use super::tree::{Item, Node};
+
+/// What to encrypt to and how: from `--age` or a `.sops.yaml` creation rule.
+#[derive(Clone, Debug, Default)]
+pub struct Spec {
+    /// Recipients per key group (one group: no Shamir).
+    pub groups: Vec<Vec<String>>,
+    /// `shamir_threshold` (0: all groups).
+    pub shamir_threshold: usize,
+    /// At most one crypt rule: (name, value).
+    pub rule_fields: Vec<(&'static str, String)>,
+    /// `mac_only_encrypted`.
+    pub mac_only_encrypted: bool,
+}
+
+/// A `.sops.yaml` that cannot be used (bad YAML, no matching rule, a key type tskeyctl lacks).
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {reason}", path.display())]
+pub struct ConfigError {
+    /// The config file.
+    pub path: PathBuf,
+    /// What is wrong with it.
+    pub reason: String,
+}
 
 /// Finds `.sops.yaml` from `start` upward (at most 100 levels).
 pub fn find(start: &Path) -> Option<PathBuf> {
@@ -27,8 +49,8 @@ pub fn find(start: &Path) -> Option<PathBuf> {
     None
 }
 
-fn cfg_err(path: &Path, reason: impl Into<String>) -> EncryptError {
-    EncryptError::Config {
+fn cfg_err(path: &Path, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
         path: path.to_path_buf(),
         reason: reason.into(),
     }
@@ -51,7 +73,7 @@ fn text(n: &Node) -> Option<String> {
 }
 
 /// A key field: a comma-separated string or a list of strings.
-fn recipients(path: &Path, n: Option<&Node>) -> Result<Vec<String>, EncryptError> {
+fn recipients(path: &Path, n: Option<&Node>) -> Result<Vec<String>, ConfigError> {
     let mut out = Vec::new();
     match n {
         None | Some(Node::Null) => {}
@@ -99,7 +121,7 @@ const UNSUPPORTED: &[&str] = &[
 ];
 
 /// Loads the creation rule for `file` (an absolute path) from `config`.
-pub fn rule_for(config: &Path, file: &Path) -> Result<Spec, EncryptError> {
+pub fn rule_for(config: &Path, file: &Path) -> Result<Spec, ConfigError> {
     let bytes = std::fs::read(config).map_err(|e| cfg_err(config, e.to_string()))?;
     let text_s = std::str::from_utf8(&bytes).map_err(|_| cfg_err(config, "not UTF-8"))?;
     let docs = yaml::load(text_s).map_err(|e| cfg_err(config, e.to_string()))?;
@@ -131,7 +153,7 @@ pub fn rule_for(config: &Path, file: &Path) -> Result<Spec, EncryptError> {
     ))
 }
 
-fn spec_from_rule(config: &Path, items: &[Item]) -> Result<Spec, EncryptError> {
+fn spec_from_rule(config: &Path, items: &[Item]) -> Result<Spec, ConfigError> {
     for k in UNSUPPORTED {
         if get(items, k).is_some_and(present) {
             return Err(cfg_err(

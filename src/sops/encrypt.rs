@@ -8,26 +8,16 @@ use std::path::PathBuf;
 use zeroize::Zeroizing;
 
 use super::agefile;
+use super::config::ConfigError;
+pub use super::config::Spec;
+use super::crypt as engine;
 use super::formats::{self, Format, FormatError};
 use super::identities::Identities;
-use super::sops::metadata::{self, AgeKey, KeyGroup, LAYOUT_VERSION, Metadata};
-use super::sops::tree::{Branch, Item, Node};
-use super::sops::{self as engine, shamir, value};
+use super::metadata::{self, AgeKey, KeyGroup, LAYOUT_VERSION, Metadata};
+use super::tree::{Branch, Item, Node};
 use super::{DecodeError, store};
+use super::{shamir, value};
 use crate::source::Origin;
-
-/// What to encrypt to and how: from `--age` or a `.sops.yaml` creation rule.
-#[derive(Clone, Debug, Default)]
-pub struct Spec {
-    /// Recipients per key group (one group: no Shamir).
-    pub groups: Vec<Vec<String>>,
-    /// `shamir_threshold` (0: all groups).
-    pub shamir_threshold: usize,
-    /// At most one crypt rule: (name, value).
-    pub rule_fields: Vec<(&'static str, String)>,
-    /// `mac_only_encrypted`.
-    pub mac_only_encrypted: bool,
-}
 
 /// Why encryption failed.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +51,15 @@ pub enum EncryptError {
     /// Encrypting a value or a key.
     #[error("{origin}: {reason}")]
     Crypto { origin: Origin, reason: String },
+}
+
+impl From<ConfigError> for EncryptError {
+    fn from(e: ConfigError) -> Self {
+        EncryptError::Config {
+            path: e.path,
+            reason: e.reason,
+        }
+    }
 }
 
 /// Parses one recipient.
@@ -331,5 +330,5 @@ pub fn spec_for(
             .map(|d| d.join(file))
             .unwrap_or_else(|_| file.to_path_buf())
     };
-    super::config::rule_for(&cfg, &abs)
+    Ok(super::config::rule_for(&cfg, &abs)?)
 }

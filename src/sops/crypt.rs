@@ -1,20 +1,13 @@
-//! The sops engine, format-neutral: decrypting and encrypting a loaded tree, and its MAC.
+//! The format-neutral core of the sops engine: decrypting and encrypting a loaded tree, and its MAC.
 //!
 //! `decrypt_tree` and `encrypt_tree` are `sops.go: Tree.Decrypt / Tree.Encrypt`: one walk in
 //! document order that decides per leaf (by the file's crypt rule) whether it is encrypted,
 //! converts it, and feeds the MAC. The MAC itself is stored encrypted with AAD `lastmodified`.
 
-pub mod gofmt;
-pub mod mac;
-pub mod metadata;
-pub mod rules;
-pub mod shamir;
-pub mod tree;
-pub mod value;
-
-use metadata::Metadata;
-use tree::{Branch, LeafCtx, Node};
-use value::ValueError;
+use super::mac;
+use super::metadata::Metadata;
+use super::tree::{self, Branch, LeafCtx, Node};
+use super::value::{self, ValueError};
 
 /// A value that failed, with its key path (never its content).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

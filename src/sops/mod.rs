@@ -1,27 +1,37 @@
-//! Decoding a source: detecting what it is (sops file in one of five formats, age file, or
-//! plaintext), loading identities, and decrypting sops files and age files into a [`Document`].
+//! The sops engine: everything tskeyctl knows about sops files, and the age keys they use.
 //!
-//! This is the library API that `decrypt`, `provision` and `install` build on:
-//! * [`detect`] says what a file is;
-//! * [`Identities::load`] gathers the identities of the contract;
-//! * [`decrypt`] opens a sops file (data key via age, Shamir-combined for key groups, every
-//!   value decrypted, MAC verified) into a [`Document`]; [`decrypt_age`] opens an age file;
-//! * [`Document`] gives one leaf by sops-nix key path, an `--extract` result, a whole-file
-//!   rendering in any format, and its top-level pairs.
+//! * [`formats`] loads and emits the five stores byte for byte like sops 3.11 ([`gofmt`] emulates
+//!   Go's number and string formatting); [`tree`] is the document they share;
+//! * [`metadata`], [`rules`] (the crypt rule), [`value`] (`ENC[…]` AES-GCM), [`mac`], [`shamir`]
+//!   and `crypt` (the walk that decrypts or encrypts a tree) are the engine proper;
+//! * [`identities`] gathers the age identities to try and [`agefile`] opens and seals age data
+//!   (a data key, or a whole age file);
+//! * [`decrypt`] opens a sops file into a [`Document`] (data key via age, Shamir-combined for key
+//!   groups, every value decrypted, MAC verified); [`decrypt_age`] opens an age file;
+//! * [`encrypt`] writes sops files like `sops encrypt` / `updatekeys`, with the `.sops.yaml`
+//!   creation rules of `config`.
+//!
+//! What a source *is*, and which of these to call, is `crate::decode`'s business.
 
 pub mod agefile;
 mod config;
-
+mod crypt;
 mod document;
 pub mod encrypt;
-
 pub mod formats;
+pub mod gofmt;
 pub mod identities;
-pub mod sops;
+pub mod mac;
+pub mod metadata;
+pub mod rules;
+pub mod shamir;
 mod store;
+pub mod tree;
+pub mod value;
 
 use zeroize::Zeroizing;
 
+pub use crypt::TreeError;
 pub use document::{Document, PathPart, parse_extract};
 pub use formats::{Format, FormatError};
 pub use identities::{Identities, Sources};
@@ -29,20 +39,8 @@ pub use store::{Loaded, load_encrypted, load_plain};
 
 use crate::source::Origin;
 use agefile::AgeError;
-use sops::TreeError;
-use sops::metadata::MetadataError;
-use sops::shamir::ShamirError;
-
-/// What a source file is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    /// A sops-encrypted file in this format.
-    Sops(Format),
-    /// An age file (binary or armored).
-    Age,
-    /// Anything else: plaintext.
-    Plain,
-}
+use metadata::MetadataError;
+use shamir::ShamirError;
 
 /// Why decoding failed. Exit codes: [`DecodeError::is_permission`] → 77, else 65.
 #[derive(Debug, thiserror::Error)]
@@ -111,9 +109,10 @@ fn list(v: &[String]) -> String {
 /// The identities tried; when there were none, what would have provided one.
 fn tried_list(v: &[String]) -> String {
     if v.is_empty() {
-        "(none: pass -i KEY, set SOPS_AGE_KEY_FILE, or run as root so \
-/etc/ssh/ssh_host_ed25519_key is readable)"
-            .into()
+        format!(
+            "(none: pass -i KEY, set SOPS_AGE_KEY_FILE, or run as root so {} is readable)",
+            crate::hostkey::DEFAULT_KEY
+        )
     } else {
         v.join(", ")
     }
@@ -142,52 +141,6 @@ impl DecodeError {
 pub struct DecryptOptions {
     /// Skip MAC verification (the caller warns).
     pub ignore_mac: bool,
-}
-
-/// Says what `bytes` is: an age file (by its header), a sops file (by its metadata, in the
-/// format the file name implies or, for names sops would treat as binary, by content), or
-/// plaintext.
-pub fn detect(origin: &Origin, bytes: &[u8]) -> Kind {
-    let t = &bytes[bytes.iter().take_while(|c| c.is_ascii_whitespace()).count()..];
-    if t.starts_with(b"age-encryption.org/") || t.starts_with(b"-----BEGIN AGE ENCRYPTED FILE-----")
-    {
-        return Kind::Age;
-    }
-    let by_name = match origin {
-        Origin::File(p) => Format::from_path(p),
-        Origin::Stdin => Format::Binary,
-    };
-    if has_metadata(bytes, by_name) {
-        return Kind::Sops(by_name);
-    }
-    if by_name == Format::Binary {
-        for f in [Format::Json, Format::Yaml, Format::Dotenv, Format::Ini] {
-            if has_metadata(bytes, f) {
-                return Kind::Sops(f);
-            }
-        }
-    }
-    Kind::Plain
-}
-
-fn has_metadata(bytes: &[u8], f: Format) -> bool {
-    let Ok(text) = std::str::from_utf8(bytes) else {
-        return false;
-    };
-    match f {
-        Format::Json | Format::Binary => {
-            text.trim_start().starts_with('{')
-                && text.contains("\"sops\"")
-                && text.contains("\"mac\"")
-        }
-        Format::Yaml => text
-            .lines()
-            .any(|l| l == "sops:" || l.starts_with("sops:") && l[5..].trim().is_empty()),
-        Format::Dotenv => text
-            .lines()
-            .any(|l| l.starts_with("sops_mac=") || l.starts_with("sops_version=")),
-        Format::Ini => text.lines().any(|l| l.trim() == "[sops]"),
-    }
 }
 
 /// Decrypts a sops file with `ids`.
@@ -228,9 +181,9 @@ fn finish(
         source,
     };
     let computed =
-        sops::decrypt_tree(&mut loaded.branches, &loaded.metadata, key).map_err(tree_err)?;
+        crypt::decrypt_tree(&mut loaded.branches, &loaded.metadata, key).map_err(tree_err)?;
     if !opts.ignore_mac {
-        sops::verify_mac(&loaded.metadata, key, &computed).map_err(tree_err)?;
+        crypt::verify_mac(&loaded.metadata, key, &computed).map_err(tree_err)?;
     }
     Ok(Document::new(
         origin.clone(),

@@ -3,8 +3,8 @@
 //! `sops_…` keys.
 
 use super::{Format, FormatError, emit_err, syntax};
-use crate::decode::sops::gofmt;
-use crate::decode::sops::tree::{Branch, Item, Node};
+use crate::sops::gofmt;
+use crate::sops::tree::{Branch, Item, Node};
 
 /// Loads dotenv text into one branch (metadata keys included; the caller separates them).
 pub fn load(bytes: &[u8]) -> Result<Vec<Branch>, FormatError> {

@@ -7,9 +7,9 @@ use super::DecodeError;
 use super::agefile::{self, AgeError};
 use super::formats::{self, Format};
 use super::identities::Identities;
-use super::sops::metadata::{self, Metadata};
-use super::sops::shamir;
-use super::sops::tree::{Branch, Node};
+use super::metadata::{self, Metadata};
+use super::shamir;
+use super::tree::{Branch, Node};
 use crate::source::Origin;
 
 /// A loaded, still encrypted sops file.

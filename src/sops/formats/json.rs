@@ -3,8 +3,8 @@
 //! encoder re-indented with tabs (`json.Indent`), Go's escaping, and a trailing newline.
 
 use super::{Format, FormatError, emit_err, syntax, unsupported};
-use crate::decode::sops::gofmt;
-use crate::decode::sops::tree::{Branch, Item, Node};
+use crate::sops::gofmt;
+use crate::sops::tree::{Branch, Item, Node};
 
 /// Deepest nesting accepted.
 const MAX_DEPTH: usize = 1000;

@@ -6,7 +6,7 @@ use zeroize::Zeroizing;
 
 use super::DecodeError;
 use super::formats::{self, Format};
-use super::sops::tree::{Branch, Item, Node, wipe_branch};
+use super::tree::{Branch, Item, Node, wipe_branch};
 use crate::source::Origin;
 
 /// One `--extract` component.

@@ -1,7 +1,7 @@
 //! The binary store: a whole file as the single string `data` (encrypted as a JSON document).
 
 use super::{Format, FormatError, emit_err};
-use crate::decode::sops::tree::{Branch, Item, Node};
+use crate::sops::tree::{Branch, Item, Node};
 
 /// The plaintext of a binary file as a tree.
 pub fn load_plain(bytes: &[u8]) -> Vec<Branch> {

@@ -7,9 +7,12 @@ pub mod ini;
 pub mod json;
 pub mod yaml;
 mod yaml_emit;
+mod yaml_scalar;
 
 use std::fmt;
 use std::path::Path;
+
+use crate::source::Origin;
 
 /// A sops store format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -35,6 +38,14 @@ impl Format {
             Some("env") => Format::Dotenv,
             Some("ini") => Format::Ini,
             _ => Format::Binary,
+        }
+    }
+
+    /// The format of a named file by [`Format::from_path`]; stdin is binary.
+    pub fn of_origin(origin: &Origin) -> Format {
+        match origin {
+            Origin::File(p) => Format::from_path(p),
+            Origin::Stdin => Format::Binary,
         }
     }
 

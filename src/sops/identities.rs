@@ -5,6 +5,9 @@
 //! sops-nix encrypts to) and age's native `ssh-ed25519` identity (what sops ≥ 3.10 and agenix
 //! encrypt to), so a host opens its files whichever way they were made. A source that fails to
 //! load is a warning, never an error: the next source may still open the file.
+//!
+//! The caller fills [`Sources`] (the CLI reads the environment variables); this module reads
+//! only the files named there.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -15,8 +18,6 @@ use zeroize::Zeroizing;
 use crate::hostkey::HostKey;
 use crate::source::{self, Origin};
 
-/// The default host key.
-pub const HOST_KEY: &str = "/etc/ssh/ssh_host_ed25519_key";
 /// Largest identity file read.
 const IDENTITY_LIMIT: u64 = 1 << 20;
 
@@ -69,28 +70,7 @@ impl std::fmt::Debug for Sources {
     }
 }
 
-impl Sources {
-    /// The explicit files plus the environment and the default host key, as the contract lists.
-    pub fn from_env(explicit: &[PathBuf]) -> Sources {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        Sources {
-            explicit: explicit.to_vec(),
-            sops_age_key: var("SOPS_AGE_KEY"),
-            sops_age_key_file: var("SOPS_AGE_KEY_FILE").map(PathBuf::from),
-            ssh_key_file: var("SOPS_AGE_SSH_PRIVATE_KEY_FILE").map(PathBuf::from),
-            host_key: Some(PathBuf::from(HOST_KEY)),
-            passphrase: var("TSKEYCTL_IDENTITY_PASSPHRASE")
-                .or_else(|| var("SSH_TO_AGE_PASSPHRASE")),
-        }
-    }
-}
-
 impl Identities {
-    /// Loads the contract's identity sources: `-i` files, the environment, the host key.
-    pub fn load(explicit: &[PathBuf]) -> (Identities, Vec<String>) {
-        Identities::load_from(&Sources::from_env(explicit))
-    }
-
     /// Loads from explicit sources.
     pub fn load_from(src: &Sources) -> (Identities, Vec<String>) {
         let mut ids = Identities::default();

@@ -6,9 +6,9 @@
 
 use base64::Engine as _;
 
-use super::yaml::resolve_plain;
-use crate::decode::sops::gofmt;
-use crate::decode::sops::tree::{Branch, Item, Node};
+use super::yaml_scalar::resolve_plain;
+use crate::sops::gofmt;
+use crate::sops::tree::{Branch, Item, Node};
 
 /// The indentation sops uses.
 pub const INDENT: usize = 4;

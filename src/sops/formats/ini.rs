@@ -5,7 +5,7 @@
 
 use super::dotenv::val_to_string;
 use super::{Format, FormatError, emit_err, syntax};
-use crate::decode::sops::tree::{Branch, Item, Node};
+use crate::sops::tree::{Branch, Item, Node};
 
 fn strip_comment_char(c: &str) -> String {
     if c.starts_with(';') {
