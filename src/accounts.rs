@@ -10,34 +10,36 @@
 //! `/etc/passwd` and `/etc/group` itself, like glibc's `files` source: users that exist only in
 //! other sources (systemd `DynamicUser=`, LDAP) are "no such user" there; give numeric ids for them.
 
-use std::io;
+use nix::errno::Errno;
 
 /// The uid of user `name`, `None` when there is no such user.
-pub fn user_id(name: &str) -> io::Result<Option<u32>> {
+pub fn user_id(name: &str) -> Result<Option<u32>, Errno> {
     #[cfg(not(target_feature = "crt-static"))]
     {
-        nix::unistd::User::from_name(name)
-            .map(|u| u.map(|u| u.uid.as_raw()))
-            .map_err(io::Error::from)
+        nix::unistd::User::from_name(name).map(|u| u.map(|u| u.uid.as_raw()))
     }
     #[cfg(target_feature = "crt-static")]
     {
-        Ok(id_in(&std::fs::read_to_string("/etc/passwd")?, name))
+        Ok(id_in(&read_db("/etc/passwd")?, name))
     }
 }
 
 /// The gid of group `name`, `None` when there is no such group.
-pub fn group_id(name: &str) -> io::Result<Option<u32>> {
+pub fn group_id(name: &str) -> Result<Option<u32>, Errno> {
     #[cfg(not(target_feature = "crt-static"))]
     {
-        nix::unistd::Group::from_name(name)
-            .map(|g| g.map(|g| g.gid.as_raw()))
-            .map_err(io::Error::from)
+        nix::unistd::Group::from_name(name).map(|g| g.map(|g| g.gid.as_raw()))
     }
     #[cfg(target_feature = "crt-static")]
     {
-        Ok(id_in(&std::fs::read_to_string("/etc/group")?, name))
+        Ok(id_in(&read_db("/etc/group")?, name))
     }
+}
+
+/// A database file, its read error as the errno `getpwnam_r` would report.
+#[cfg(target_feature = "crt-static")]
+fn read_db(path: &str) -> Result<String, Errno> {
+    std::fs::read_to_string(path).map_err(|e| e.raw_os_error().map_or(Errno::EIO, Errno::from_raw))
 }
 
 /// The id (third `:` field) of the first entry named `name` in a passwd- or group-format text,

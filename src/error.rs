@@ -5,6 +5,7 @@
 //! "Exit codes"). No other code chooses an exit code. Messages carry paths, line numbers,
 //! recipients and key types, never key material or plaintext.
 
+use crate::credentials::CredentialsError;
 use crate::hostkey::KeyError;
 use crate::install::InstallError;
 use crate::install::error::Class as InstallClass;
@@ -56,6 +57,9 @@ pub enum Error {
     /// Classifying decrypted material.
     #[error(transparent)]
     Material(#[from] MaterialError),
+    /// Finding the API credentials.
+    #[error(transparent)]
+    Credentials(#[from] CredentialsError),
     /// Minting / the Tailscale API.
     #[error(transparent)]
     Mint(#[from] MintError),
@@ -86,11 +90,11 @@ impl Error {
     /// The contract's exit code for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Source(e) => match e {
-                SourceError::NotFound { .. }
-                | SourceError::IsDirectory { .. }
-                | SourceError::Unreadable { .. } => code::NO_INPUT,
-                SourceError::TooLarge { .. } => code::DATA,
+            Error::Source(e) => source_code(e),
+            Error::Credentials(e) => match e {
+                CredentialsError::None => code::CONFIG,
+                CredentialsError::Source(s) => source_code(s),
+                CredentialsError::Material(_) => code::DATA,
             },
             Error::Key(e) => match e {
                 KeyError::PassphraseRequired { .. } | KeyError::WrongPassphrase { .. } => {
@@ -107,7 +111,9 @@ impl Error {
                 StateError::BadName { .. } => code::CONFIG,
                 StateError::Corrupt { .. } => code::DATA,
                 StateError::Unreadable { .. } => code::NO_INPUT,
-                StateError::Io { .. } | StateError::Write(_) => code::CANT_CREATE,
+                StateError::Io { .. } | StateError::NotRegular { .. } | StateError::Write(_) => {
+                    code::CANT_CREATE
+                }
             },
             Error::Material(_) => code::DATA,
             Error::Mint(e) => match e {
@@ -115,13 +121,13 @@ impl Error {
                 // is counted here too: it is retried, then reported as temporary.
                 MintError::Temporary { .. }
                 | MintError::Deadline { .. }
+                | MintError::Unsettled { .. }
                 | MintError::Tls { .. } => code::TEMP_FAIL,
                 MintError::Unauthorized { .. } | MintError::Forbidden { .. } => code::NO_PERM,
                 // 404 means a wrong tailnet or base URL: configuration, not credentials.
                 MintError::InvalidOption(_)
                 | MintError::InsecureUrl { .. }
                 | MintError::BadUrl { .. }
-                | MintError::NoCredentials
                 | MintError::TagsNotPermitted { .. }
                 | MintError::TagsRequired { .. }
                 | MintError::Refused { .. }
@@ -158,5 +164,15 @@ impl Error {
                 EncryptError::Crypto { .. } => code::INTERNAL,
             },
         }
+    }
+}
+
+/// The exit code of a failed read.
+fn source_code(e: &SourceError) -> u8 {
+    match e {
+        SourceError::NotFound { .. }
+        | SourceError::IsDirectory { .. }
+        | SourceError::Unreadable { .. } => code::NO_INPUT,
+        SourceError::TooLarge { .. } => code::DATA,
     }
 }

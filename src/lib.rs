@@ -18,6 +18,7 @@
 
 pub mod accounts;
 pub mod cli;
+pub mod credentials;
 pub mod decode;
 pub mod error;
 pub mod harden;
@@ -26,7 +27,9 @@ pub mod install;
 pub mod log;
 pub mod material;
 pub mod mint;
+pub mod perm;
 pub mod provision;
+pub mod revoke;
 pub mod sink;
 pub mod sops;
 pub mod source;

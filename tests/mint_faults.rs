@@ -27,6 +27,15 @@ fn mint(fake: &FakeTailscale, secret: &str, extra: &[&str]) -> mint_common::Run 
     tskeyctl(fake, &args, &[("TS_API_CLIENT_SECRET", secret)])
 }
 
+/// The create requests (`POST …/keys`); after a reply that may have been lost, tskeyctl also
+/// lists the keys (`GET …/keys`) to revoke what the lost reply created.
+fn creates(fake: &FakeTailscale) -> Vec<fake_tailscale::Recorded> {
+    fake.requests_to(KEYS)
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .collect()
+}
+
 fn assert_ok(fake: &FakeTailscale, run: &mint_common::Run) {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.stdout, format!("{}\n", fake.minted_keys()[0]));
@@ -40,7 +49,7 @@ fn two_503_then_success_on_the_token_endpoint() {
     assert_ok(&fake, &run);
     let statuses: Vec<u16> = fake.requests_to(TOKEN).iter().map(|r| r.status).collect();
     assert_eq!(statuses, [503, 503, 200]);
-    assert_eq!(fake.requests_to(KEYS).len(), 1);
+    assert_eq!(creates(&fake).len(), 1);
     assert!(
         run.stderr
             .contains("HTTP 503: fake: injected 503; retrying in"),
@@ -56,7 +65,7 @@ fn two_5xx_then_success_on_create_key() {
     fake.inject(Route::CreateKey, Fault::Status(500), 1);
     let run = mint(&fake, &secret, &[]);
     assert_ok(&fake, &run);
-    let statuses: Vec<u16> = fake.requests_to(KEYS).iter().map(|r| r.status).collect();
+    let statuses: Vec<u16> = creates(&fake).iter().map(|r| r.status).collect();
     assert_eq!(statuses, [502, 500, 200]);
     // The retries reuse the access token: one token request.
     assert_eq!(fake.requests_to(TOKEN).len(), 1);
@@ -68,7 +77,7 @@ fn rate_limit_honours_retry_after_seconds() {
     fake.inject(Route::CreateKey, Fault::RateLimited("2".into()), 1);
     let run = mint(&fake, &secret, &[]);
     assert_ok(&fake, &run);
-    let reqs = fake.requests_to(KEYS);
+    let reqs = creates(&fake);
     assert_eq!(
         reqs.iter().map(|r| r.status).collect::<Vec<_>>(),
         [429, 200]
@@ -181,7 +190,7 @@ fn garbage_200_is_retried_then_succeeds() {
     let run = mint(&fake, &secret, &[]);
     assert_ok(&fake, &run);
     assert_eq!(fake.requests_to(TOKEN).len(), 2);
-    assert_eq!(fake.requests_to(KEYS).len(), 2);
+    assert_eq!(creates(&fake).len(), 2);
     assert!(
         run.stderr.contains("HTTP 200 with a malformed body"),
         "{}",
@@ -196,7 +205,7 @@ fn persistent_garbage_is_exit_75_after_retries() {
     let run = mint(&fake, &secret, &["--deadline", "30s"]);
     assert_eq!(run.code, 75, "{}", run.stderr);
     // Six attempts (the policy's maximum), then a temporary failure.
-    assert_eq!(fake.requests_to(KEYS).len(), 6);
+    assert_eq!(creates(&fake).len(), 6);
     assert!(
         run.stderr
             .contains("temporary failure after 6 attempt(s): HTTP 200 with a malformed body"),
@@ -211,7 +220,7 @@ fn truncated_body_is_retried_then_succeeds() {
     fake.inject(Route::CreateKey, Fault::Truncated, 2);
     let run = mint(&fake, &secret, &[]);
     assert_ok(&fake, &run);
-    assert_eq!(fake.requests_to(KEYS).len(), 3);
+    assert_eq!(creates(&fake).len(), 3);
 }
 
 #[test]
@@ -222,7 +231,7 @@ fn persistent_truncation_is_exit_75_within_the_deadline() {
     assert_eq!(run.code, 75, "{}", run.stderr);
     assert!(run.elapsed < Duration::from_secs(4), "{:?}", run.elapsed);
     assert!(fake.requests_to(TOKEN).len() >= 2);
-    assert_eq!(fake.requests_to(KEYS).len(), 0);
+    assert_eq!(creates(&fake).len(), 0);
 }
 
 #[test]
@@ -288,7 +297,7 @@ fn missing_auth_keys_scope_is_403_exit_77_naming_the_scope() {
     let secret = fake.add_oauth_client(&["devices:core"], &["tag:ci"]);
     let run = mint(&fake, &secret, &[]);
     assert_eq!(run.code, 77, "{}", run.stderr);
-    assert_eq!(fake.requests_to(KEYS).len(), 1, "403 must not be retried");
+    assert_eq!(creates(&fake).len(), 1, "403 must not be retried");
     assert!(
         run.stderr
             .contains("the OAuth client lacks the `auth_keys` scope"),
@@ -307,7 +316,7 @@ fn tags_not_owned_is_400_exit_78_explaining_ownership() {
         &[("TS_API_CLIENT_SECRET", &secret)],
     );
     assert_eq!(run.code, 78, "{}", run.stderr);
-    assert_eq!(fake.requests_to(KEYS).len(), 1, "400 must not be retried");
+    assert_eq!(creates(&fake).len(), 1, "400 must not be retried");
     assert!(
         run.stderr
             .contains("tags [tag:prod tag:ci] are not permitted"),
@@ -441,7 +450,7 @@ fn a_redirect_is_not_followed_and_is_exit_78() {
     fake.inject(Route::CreateKey, Fault::Status(302), 1);
     let run = mint(&fake, &secret, &[]);
     assert_eq!(run.code, 78, "{}", run.stderr);
-    assert_eq!(fake.requests_to(KEYS).len(), 1);
+    assert_eq!(creates(&fake).len(), 1);
     assert!(
         run.stderr.contains("unexpected redirect (HTTP 302)"),
         "{}",

@@ -55,7 +55,9 @@ fn mint_describe_revoke_with_one_token() {
         (info.id.as_str(), info.invalid, info.revoked.is_none()),
         (k.id.as_str(), false, true)
     );
-    assert_eq!(info.description.as_deref(), Some("library test"));
+    let desc = info.description.as_deref().unwrap();
+    assert!(desc.starts_with("library test tskeyctl-"), "{desc}");
+    assert_eq!(desc.len(), "library test tskeyctl-".len() + 12);
 
     assert_eq!(m.revoke_key(&creds, &k.id).unwrap(), Deleted::Removed);
     let info = m.key_info(&creds, &k.id).unwrap();

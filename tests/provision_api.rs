@@ -369,11 +369,13 @@ fn api_failures_leave_the_existing_file_and_record_the_error() {
 #[test]
 fn a_key_minted_in_a_run_whose_write_fails_is_revoked() {
     let t = Setup::oauth();
-    let dir = t.p("open");
-    fs::create_dir(&dir).expect("mkdir");
-    fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).expect("chmod");
-    let r = t.provision(&dir.join("ts"), &[]);
+    // An unsafe directory is now refused before anything is minted, so make the write itself
+    // fail: a 250-byte name is fine, but its temp name beside it is longer than NAME_MAX.
+    let dir = t.p("run");
+    fs::create_dir_all(&dir).expect("mkdir");
+    let r = t.provision(&dir.join("k".repeat(250)), &["--name", "ts"]);
     assert_eq!(r.code, 73, "{}", r.stderr);
+    assert!(r.stderr.contains("create a temporary file"), "{}", r.stderr);
     let keys = t.fake.minted_keys();
     assert_eq!(keys.len(), 1);
     let id = keys[0].split('-').nth(2).expect("id");
@@ -381,6 +383,25 @@ fn a_key_minted_in_a_run_whose_write_fails_is_revoked() {
         t.fake.key_json(id).expect("k")["invalid"],
         true,
         "unused key revoked"
+    );
+}
+
+#[test]
+fn an_unsafe_out_directory_is_refused_before_a_key_is_minted() {
+    let t = Setup::oauth();
+    let dir = t.p("open");
+    fs::create_dir(&dir).expect("mkdir");
+    fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).expect("chmod");
+    let r = t.provision(&dir.join("ts"), &[]);
+    assert_eq!(r.code, 73, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("group- or world-writable"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        t.fake.minted_keys().is_empty(),
+        "a key was minted for nothing"
     );
 }
 

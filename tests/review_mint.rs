@@ -12,7 +12,9 @@ fn mint_revokes_the_new_key_when_the_output_cannot_be_written() {
     let fake = FakeTailscale::start();
     let secret = fake.add_oauth_client(&["auth_keys"], &["tag:ci"]);
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = dir.path().join("missing-dir").join("key");
+    // A missing or unsafe directory is refused before minting now; make the write itself fail:
+    // a 250-byte name is fine, but the temp name beside it is longer than NAME_MAX.
+    let out = dir.path().join("k".repeat(250));
     let url = fake.url();
     let run = tskeyctl(
         &fake,
@@ -28,6 +30,11 @@ fn mint_revokes_the_new_key_when_the_output_cannot_be_written() {
         &[("TS_API_CLIENT_SECRET", &secret)],
     );
     assert_eq!(run.code, 73, "stderr: {}", run.stderr);
+    assert!(
+        run.stderr.contains("create a temporary file"),
+        "{}",
+        run.stderr
+    );
     assert!(!out.exists());
     let created: Vec<_> = fake
         .requests()

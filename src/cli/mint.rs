@@ -11,11 +11,11 @@ use std::time::Duration;
 use clap::Args;
 
 use super::{output_path, write_stdout};
+use crate::credentials::{self, CredentialsError, Sources};
 use crate::error::Error;
-use crate::material::OAuthClient;
-use crate::mint::credentials::{self, Sources};
-use crate::mint::{self, Credentials, KeyOptions, MintError, Minter};
-use crate::sink::{self, WriteOptions};
+use crate::mint::{ApiSettings, Credentials, KeyOptions, KeyOverrides, MintError};
+use crate::provision::write_or_revoke;
+use crate::sink::{self, Special, WriteOptions};
 
 /// Where the API credentials come from (first found wins, see `tskeyctl mint --help`).
 #[derive(Args, Debug, Clone, Default)]
@@ -42,7 +42,7 @@ pub struct CredentialArgs {
 
 impl CredentialArgs {
     /// Finds the credentials (flags, then the process environment).
-    pub fn resolve(&self) -> Result<credentials::Resolved, Error> {
+    pub fn resolve(&self) -> Result<credentials::Resolved, CredentialsError> {
         let src = Sources {
             oauth_secret_file: self.oauth_secret_file.clone(),
             oauth_client_id: self.oauth_client_id.clone(),
@@ -82,7 +82,9 @@ pub struct KeyOptionArgs {
     /// Key lifetime, 1s…90d (humantime: 90s, 15m, 1h, 7d).
     #[arg(long, value_name = "DURATION", default_value = "1h")]
     pub expiry: String,
-    /// Description shown in the admin console (≤ 50 of A-Z a-z 0-9 space -).
+    /// Description shown in the admin console (≤ 50 of A-Z a-z 0-9 space -). A run marker
+    /// (tskeyctl-XXXXXXXXXXXX) is appended, by which a key whose reply was lost is found and
+    /// revoked; the text is shortened to 28 characters if need be.
     #[arg(long, value_name = "TEXT")]
     pub description: Option<String>,
 }
@@ -105,34 +107,21 @@ pub fn parse_duration(flag: &str, value: &str) -> Result<Duration, MintError> {
 }
 
 impl KeyOptionArgs {
-    /// Validated options. Precedence per flag: the explicit flag, then the `?ephemeral=` /
-    /// `?preauthorized=` of a tailscale-CLI-style client secret, then the default.
+    /// The flags as plain values (exit 78 for a malformed `--expiry`).
+    pub fn overrides(&self) -> Result<KeyOverrides, MintError> {
+        Ok(KeyOverrides {
+            tags: self.tags.clone(),
+            reusable: flag(self.reusable, self.no_reusable),
+            ephemeral: flag(self.ephemeral, self.no_ephemeral),
+            preauthorized: flag(self.preauthorized, self.no_preauthorized),
+            expiry: parse_duration("--expiry", &self.expiry)?,
+            description: self.description.clone(),
+        })
+    }
+
+    /// Validated options (see [`KeyOverrides::resolve`]).
     pub fn resolve(&self, creds: Option<&Credentials>) -> Result<KeyOptions, MintError> {
-        let d = KeyOptions::default();
-        let (q_eph, q_pre) = match creds {
-            Some(Credentials::OAuth(OAuthClient {
-                ephemeral,
-                preauthorized,
-                ..
-            })) => (*ephemeral, *preauthorized),
-            _ => (None, None),
-        };
-        let opts = KeyOptions::new(
-            self.tags.clone(),
-            flag(self.reusable, self.no_reusable).unwrap_or(d.reusable),
-            flag(self.ephemeral, self.no_ephemeral)
-                .or(q_eph)
-                .unwrap_or(d.ephemeral),
-            flag(self.preauthorized, self.no_preauthorized)
-                .or(q_pre)
-                .unwrap_or(d.preauthorized),
-            parse_duration("--expiry", &self.expiry)?,
-            self.description.clone(),
-        )?;
-        if let Some(c) = creds {
-            opts.check_for(c)?;
-        }
-        Ok(opts)
+        self.overrides()?.resolve(creds)
     }
 }
 
@@ -154,29 +143,25 @@ TS_BASE_URL. [default: https://api.tailscale.com]"
 }
 
 impl ApiArgs {
-    /// The base URL: flag, env, the secret's `?baseURL=`, default. Not yet checked.
-    pub fn url(&self, creds: Option<&Credentials>) -> String {
-        self.api_url
-            .clone()
-            .or_else(|| std::env::var("TAILSCALE_BASE_URL").ok())
-            .or_else(|| std::env::var("TS_BASE_URL").ok())
-            .filter(|u| !u.trim().is_empty())
-            .or_else(|| match creds {
-                Some(Credentials::OAuth(c)) => c.base_url.clone(),
-                _ => None,
-            })
-            .unwrap_or_else(|| mint::DEFAULT_API_URL.to_owned())
+    /// The settings: the URL from the flag or the environment (`TAILSCALE_BASE_URL`,
+    /// `TS_BASE_URL`), the deadline parsed. Checked by [`ApiSettings::check`], not here.
+    pub fn settings(&self) -> Result<ApiSettings, MintError> {
+        Ok(ApiSettings {
+            url: self
+                .api_url
+                .clone()
+                .or_else(|| std::env::var("TAILSCALE_BASE_URL").ok())
+                .or_else(|| std::env::var("TS_BASE_URL").ok())
+                .filter(|u| !u.trim().is_empty()),
+            deadline: parse_duration("--deadline", &self.deadline)?,
+        })
     }
 
-    /// A minter for these settings; the deadline starts now.
-    pub fn minter(&self, creds: Option<&Credentials>) -> Result<Minter, MintError> {
-        let deadline = parse_duration("--deadline", &self.deadline)?;
-        if deadline.is_zero() {
-            return Err(MintError::InvalidOption(
-                "--deadline: must be more than 0s".into(),
-            ));
-        }
-        Minter::new(&self.url(creds), deadline)
+    /// The settings, checked: every value is refused before any file is read.
+    pub fn checked(&self) -> Result<ApiSettings, MintError> {
+        let s = self.settings()?;
+        s.check()?;
+        Ok(s)
     }
 }
 
@@ -202,7 +187,8 @@ pub struct MintArgs {
     pub key: KeyOptionArgs,
     #[command(flatten)]
     pub api: ApiArgs,
-    /// Write the key to FILE (atomically, mode 0600) instead of stdout.
+    /// Write the key to FILE (atomically, mode 0600; an existing character device or FIFO is
+    /// written into) instead of stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
 }
@@ -210,37 +196,30 @@ pub struct MintArgs {
 /// `tskeyctl mint`.
 pub fn mint(a: MintArgs) -> Result<(), Error> {
     // Option values first: a typo costs neither a file read nor a request.
-    a.key.resolve(None)?;
-    parse_duration("--deadline", &a.api.deadline)?;
-    let resolved = a.credentials.resolve()?;
-    let creds = resolved.credentials;
-    let opts = a.key.resolve(Some(&creds))?;
-    let mut minter = a.api.minter(Some(&creds))?;
+    let overrides = a.key.overrides()?;
+    overrides.resolve(None)?;
+    let api = a.api.checked()?;
+    let write = WriteOptions {
+        mode: 0o600,
+        allow_sticky_dir: true,
+        special: Special::WriteInto,
+        ..WriteOptions::default()
+    };
+    if let Some(path) = output_path(&a.output) {
+        sink::preflight(path, &write)?;
+    }
+    let creds = a.credentials.resolve()?.credentials;
+    let opts = overrides.resolve(Some(&creds))?;
+    let mut minter = api.minter(Some(&creds))?;
     let minted = minter.mint(&creds, &opts)?;
     let mut out = zeroize::Zeroizing::new(String::with_capacity(minted.key.len() + 1));
     out.push_str(&minted.key);
     out.push('\n');
     match output_path(&a.output) {
         Some(path) => {
-            let opts = WriteOptions {
-                mode: 0o600,
-                allow_sticky_dir: true,
-                ..WriteOptions::default()
-            };
-            if let Err(e) = sink::write_atomic(path, out.as_bytes(), &opts) {
-                // Never leave a valid key behind that nobody holds (as provision does).
-                match minter.revoke_key(&creds, &minted.id) {
-                    Ok(_) => crate::log::warn(format!(
-                        "revoked the unused new key {} after the write failed",
-                        minted.id
-                    )),
-                    Err(r) => crate::log::warn(format!(
-                        "could not revoke the unused new key {}: {r}",
-                        minted.id
-                    )),
-                }
-                return Err(e.into());
-            }
+            write_or_revoke(&mut minter, &creds, &minted.id, || {
+                sink::write_atomic(path, out.as_bytes(), &write)
+            })?;
             crate::log::info(format!("wrote key {} to {}", minted.id, path.display()));
             Ok(())
         }

@@ -135,7 +135,11 @@ pub(crate) fn write_stdout(bytes: &[u8]) -> Result<(), Error> {
         .map_err(Error::Stdout)
 }
 
-/// An `-o FILE` or standard output.
+/// An `-o FILE` or standard output: `-`, `/dev/stdout`, `/dev/fd/1` and `/proc/self/fd/1` all
+/// mean standard output (written to fd 1, never by replacing the link in `/dev`).
 pub(crate) fn output_path(o: &Option<PathBuf>) -> Option<&PathBuf> {
-    o.as_ref().filter(|p| p.as_os_str() != "-")
+    o.as_ref().filter(|p| {
+        !["-", "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"]
+            .contains(&p.as_os_str().to_str().unwrap_or(""))
+    })
 }

@@ -1,10 +1,10 @@
 //! `tskeyctl provision` (the main job) and `tskeyctl revoke` (its undo, for `ExecStopPost=`).
 //!
-//! Flags are parsed and validated here — option values before any file is read or request made —
-//! then [`crate::provision`] runs the flow.
+//! Flags are parsed and validated here — every option value before any file is read or request
+//! made — then [`crate::provision`] and [`crate::revoke`] run the flows with plain values. Paths
+//! handed to the library are absolute, so the records they make work from any directory.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
 
 use clap::Args;
 
@@ -13,8 +13,9 @@ use super::parse_format;
 use super::sops::load_identities;
 use crate::error::Error;
 use crate::log;
-use crate::mint::{Credentials, Deleted, Minter};
+use crate::perm;
 use crate::provision::{self, MintWith, OutputFormat, Request};
+use crate::revoke::{self, CredentialsFrom};
 use crate::sink::WriteOptions;
 use crate::sops::{Format, Identities};
 use crate::state;
@@ -61,7 +62,7 @@ pub struct ProvisionArgs {
     /// Group of the output file (name or gid).
     #[arg(long, value_name = "GROUP")]
     group: Option<String>,
-    /// Mode of the output file (octal), applied exactly.
+    /// Mode of the output file (octal permission bits, at most 0777), applied exactly.
     #[arg(long, value_name = "OCTAL", default_value = "0600")]
     mode: String,
     /// Create the output directory (mode 0751) if missing.
@@ -106,34 +107,22 @@ impl clap::ValueEnum for OutputFormat {
     }
 }
 
-fn parse_mode(s: &str) -> Result<u32, Error> {
-    let digits = s.trim_start_matches("0o");
-    match u32::from_str_radix(digits, 8) {
-        Ok(m) if m <= 0o7777 && !digits.is_empty() => Ok(m),
-        _ => Err(Error::Config(format!(
-            "--mode: {s:?} is not an octal file mode (e.g. 0600, 0640, 0400)"
-        ))),
-    }
+/// `--mode`, `--owner`, `--group` through the crate's one parser and resolver ([`crate::perm`]).
+fn perm_flag<T>(flag: &str, r: Result<T, crate::perm::PermError>) -> Result<T, Error> {
+    r.map_err(|e| Error::Config(format!("{flag}: {e}")))
 }
 
-fn resolve_user(flag: &str, v: &str) -> Result<u32, Error> {
-    if let Ok(n) = v.parse::<u32>() {
-        return Ok(n);
+/// `p` made absolute against the working directory (`-`, standard input, stays as it is).
+fn absolute(p: &Path) -> Result<PathBuf, Error> {
+    if p.as_os_str() == "-" {
+        return Ok(p.to_path_buf());
     }
-    match crate::accounts::user_id(v) {
-        Ok(Some(uid)) => Ok(uid),
-        _ => Err(Error::Config(format!("{flag}: no such user {v:?}"))),
-    }
-}
-
-fn resolve_group(flag: &str, v: &str) -> Result<u32, Error> {
-    if let Ok(n) = v.parse::<u32>() {
-        return Ok(n);
-    }
-    match crate::accounts::group_id(v) {
-        Ok(Some(gid)) => Ok(gid),
-        _ => Err(Error::Config(format!("{flag}: no such group {v:?}"))),
-    }
+    std::path::absolute(p).map_err(|e| {
+        Error::Config(format!(
+            "{}: cannot make the path absolute: {e}",
+            p.display()
+        ))
+    })
 }
 
 fn name_of(name: Option<&String>, out: &Path) -> Result<String, Error> {
@@ -150,24 +139,25 @@ fn name_of(name: Option<&String>, out: &Path) -> Result<String, Error> {
 
 pub fn provision(a: ProvisionArgs) -> Result<(), Error> {
     // Every option value is checked before any file is read or request made.
-    a.key_options.resolve(None)?;
-    parse_duration("--deadline", &a.api.deadline)?;
+    let key = a.key_options.overrides()?;
+    key.resolve(None)?;
+    let api = a.api.checked()?;
     let reuse = a
         .reuse_if_valid_for
         .as_deref()
         .map(|v| parse_duration("--reuse-if-valid-for", v))
         .transpose()?;
     let write = WriteOptions {
-        mode: parse_mode(&a.mode)?,
+        mode: perm_flag("--mode", perm::parse_mode(&a.mode))?,
         uid: a
             .owner
             .as_deref()
-            .map(|v| resolve_user("--owner", v))
+            .map(|v| perm_flag("--owner", perm::resolve_user(v)))
             .transpose()?,
         gid: a
             .group
             .as_deref()
-            .map(|v| resolve_group("--group", v))
+            .map(|v| perm_flag("--group", perm::resolve_group(v)))
             .transpose()?,
         mkdir: a.mkdir,
         ..WriteOptions::default()
@@ -183,33 +173,25 @@ pub fn provision(a: ProvisionArgs) -> Result<(), Error> {
             a.env_name
         )));
     }
+    // A device, FIFO, directory or untrusted directory at --out fails before anything is read.
+    crate::sink::preflight(&a.out, &write)?;
+    let source = absolute(&a.source)?;
     let req = Request {
         name: name_of(a.name.as_ref(), &a.out)?,
-        out: a.out.clone(),
+        out: absolute(&a.out)?,
         format: a.format,
         env_name: a.env_name.clone(),
         write,
         state_dir: a.state_dir.clone(),
-        source: Some(a.source.clone()),
+        source: Some(source.clone()),
         source_key: a.key.clone(),
         reuse_if_valid_for: reuse,
         revoke_previous: a.revoke_previous,
     };
     let identities = || load_identities(&a.identity);
     let mut load =
-        || provision::material_from_source(&a.source, a.key.as_deref(), a.input_type, &identities);
-    let options = |c: &Credentials| Ok(a.key_options.resolve(Some(c))?);
-    let minter = |c: &Credentials| -> Result<(Minter, String), Error> {
-        Ok((a.api.minter(Some(c))?, a.api.url(Some(c))))
-    };
-    let outcome = provision::provision(
-        &req,
-        &mut load,
-        &MintWith {
-            options: &options,
-            minter: &minter,
-        },
-    )?;
+        || provision::material_from_source(&source, a.key.as_deref(), a.input_type, &identities);
+    let outcome = provision::provision(&req, &mut load, &MintWith { key, api })?;
     log::info(format!("{}: {outcome:?}", req.out.display()));
     Ok(())
 }
@@ -256,34 +238,10 @@ pub struct RevokeArgs {
     remove_file: bool,
 }
 
-fn credentials_for(a: &RevokeArgs, rec: &state::Record) -> Result<Credentials, Error> {
-    let identities = || -> Identities { load_identities(&a.identity) };
-    let from_source = |src: &Path, key: Option<&str>| -> Result<Credentials, Error> {
-        let m = provision::material_from_source(src, key, a.input_type, &identities)?;
-        Credentials::from_material(m).ok_or_else(|| {
-            Error::Config(format!(
-                "{}: holds an auth key, not API credentials; give --oauth-secret-file, \
---credentials-file or --api-key-file to revoke",
-                src.display()
-            ))
-        })
-    };
-    if let Some(src) = &a.source {
-        return from_source(src, a.key.as_deref());
-    }
-    match a.credentials.resolve() {
-        Ok(r) => Ok(r.credentials),
-        Err(e) => match &rec.source {
-            Some(src) if rec.material.as_deref() != Some("auth-key") => {
-                from_source(src, rec.source_key.as_deref())
-            }
-            _ => Err(e),
-        },
-    }
-}
-
 pub fn revoke(a: RevokeArgs) -> Result<(), Error> {
-    parse_duration("--deadline", &a.api.deadline)?;
+    // The API settings are checked before anything is read; they come from the flag, the
+    // environment or the default, never from the record.
+    let api = a.api.checked()?;
     let name = match (&a.name, &a.out) {
         (Some(n), _) => {
             state::check_name(n)?;
@@ -292,89 +250,33 @@ pub fn revoke(a: RevokeArgs) -> Result<(), Error> {
         (None, Some(out)) => name_of(None, out)?,
         (None, None) => return Err(Error::Usage("give --name or --out".into())),
     };
-    let locked = state::lock(&a.state_dir, &name)?;
-    let mut rec = locked.load()?.ok_or_else(|| {
-        Error::NoState(format!(
-            "{}: no state recorded for {name:?} (nothing was provisioned under that name)",
-            a.state_dir.display()
-        ))
-    })?;
-    match (rec.minted, rec.key_id.clone(), &rec.revoked) {
-        (true, Some(id), None) => {
-            let creds = credentials_for(&a, &rec)?;
-            let api = ApiArgs {
-                api_url: a.api.api_url.clone().or_else(|| rec.api_url.clone()),
-                deadline: a.api.deadline.clone(),
-            };
-            let mut minter = api.minter(Some(&creds))?;
-            match minter.revoke_key(&creds, &id)? {
-                Deleted::Removed => log::info(format!("revoked key {id}")),
-                Deleted::AlreadyGone => log::info(format!("key {id} was already gone")),
-            }
-            if a.delete_device {
-                delete_devices(&mut minter, &creds, &rec)?;
-            }
-            let now = state::rfc3339(SystemTime::now());
-            rec.revoked = Some(now);
-            rec.revoked_ids.push(id);
-            let excess = rec.revoked_ids.len().saturating_sub(20);
-            rec.revoked_ids.drain(..excess);
-        }
-        (true, Some(id), Some(when)) => log::info(format!("key {id} was revoked at {when}")),
-        _ => log::warn(format!(
-            "{name}: the current key was not minted by tskeyctl; nothing to revoke"
-        )),
-    }
-    if a.remove_file {
-        match std::fs::remove_file(&rec.out) {
-            Ok(()) => log::info(format!("removed {}", rec.out.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => {
-                return Err(crate::sink::SinkError::Io {
-                    path: rec.out.clone(),
-                    step: "remove the provisioned file",
-                    source,
-                }
-                .into());
-            }
-        }
-    }
-    locked.save(&rec)?;
-    Ok(())
-}
-
-fn delete_devices(
-    minter: &mut Minter,
-    creds: &Credentials,
-    rec: &state::Record,
-) -> Result<(), Error> {
-    let created = rec
-        .created
+    let source = a
+        .source
         .as_deref()
-        .and_then(|c| humantime::parse_rfc3339_weak(c.trim_end_matches('Z')).ok());
-    let ephemeral = rec.flags.map(|f| f.ephemeral);
-    let mut want_tags = rec.tags.clone();
-    want_tags.sort();
-    for d in minter.list_devices(creds)? {
-        let mut tags = d.tags.clone();
-        tags.sort();
-        let joined = d
-            .created
-            .as_deref()
-            .and_then(|c| humantime::parse_rfc3339_weak(c.trim_end_matches('Z')).ok());
-        let after_key = match (created, joined) {
-            (Some(k), Some(j)) => j + Duration::from_secs(1) >= k,
-            _ => false,
-        };
-        if after_key && tags == want_tags && ephemeral.is_none_or(|e| e == d.is_ephemeral) {
-            let id = if d.node_id.is_empty() {
-                &d.id
-            } else {
-                &d.node_id
-            };
-            minter.delete_device(creds, id)?;
-            log::info(format!("deleted device {id} ({})", d.hostname));
-        }
-    }
+        .map(absolute)
+        .transpose()?
+        .map(|s| (s, a.key.clone()));
+    let given = if source.is_some() {
+        Err(crate::credentials::CredentialsError::None)
+    } else {
+        a.credentials.resolve().map(|r| r.credentials)
+    };
+    let identities = || -> Identities { load_identities(&a.identity) };
+    let outcome = revoke::revoke(
+        &revoke::Request {
+            name,
+            state_dir: a.state_dir.clone(),
+            delete_device: a.delete_device,
+            remove_file: a.remove_file,
+        },
+        CredentialsFrom {
+            source,
+            input_type: a.input_type,
+            given,
+            identities: &identities,
+        },
+        &api,
+    )?;
+    log::debug(format!("{outcome:?}"));
     Ok(())
 }

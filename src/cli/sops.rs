@@ -10,7 +10,7 @@ use crate::decode::{self, IfPlain, Kind, OpenOptions, Opened};
 use crate::error::Error;
 use crate::hostkey;
 use crate::log;
-use crate::sink::{self, WriteOptions};
+use crate::sink::{self, Special, WriteOptions};
 use crate::sops::{self, Format, Identities, Sources};
 use crate::source::{self, Origin};
 
@@ -39,7 +39,8 @@ pub struct DecryptArgs {
     /// Identity: an OpenSSH ed25519 private key or an age identity file (repeatable).
     #[arg(short = 'i', long = "identity", value_name = "FILE")]
     identity: Vec<PathBuf>,
-    /// Write to FILE (atomically, mode 0600) instead of stdout.
+    /// Write to FILE (atomically, mode 0600; an existing character device or FIFO is written
+    /// into) instead of stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: Option<PathBuf>,
     /// Input format (default: from the file name like sops: .yaml/.yml, .json, .env, .ini, else binary).
@@ -81,7 +82,19 @@ pub(crate) fn load_identities(explicit: &[PathBuf]) -> Identities {
     ids
 }
 
+/// `decrypt -o`: mode 0600; a character device or FIFO at the target is written into, like
+/// `sops -d > FILE` or `cat` would.
+fn stream_opts() -> WriteOptions {
+    WriteOptions {
+        special: Special::WriteInto,
+        ..WriteOptions::default()
+    }
+}
+
 pub fn decrypt(a: DecryptArgs) -> Result<(), Error> {
+    if let Some(p) = output_path(&a.output) {
+        sink::preflight(p, &stream_opts())?;
+    }
     let origin = Origin::from_arg(&a.file);
     let data = source::read_limited(&origin, SOPS_LIMIT, "a sops or age file")?;
     // Identities first: their warnings come before anything about the file.
@@ -114,7 +127,7 @@ pub fn decrypt(a: DecryptArgs) -> Result<(), Error> {
         Opened::Age(plain) | Opened::Plain(plain) => plain,
     };
     match output_path(&a.output) {
-        Some(p) => sink::write_atomic(p, &out, &WriteOptions::default())?,
+        Some(p) => sink::write_atomic(p, &out, &stream_opts())?,
         None => write_stdout(&out)?,
     }
     Ok(())
@@ -196,15 +209,19 @@ fn format_of(origin: &Origin, explicit: Option<Format>) -> Format {
     explicit.unwrap_or_else(|| Format::of_origin(origin))
 }
 
-/// Writes an encrypted file (not secret): keeps an existing file's mode, else 0644.
-fn write_encrypted(path: &std::path::Path, data: &[u8]) -> Result<(), Error> {
+/// Writes an encrypted file (not secret): keeps an existing file's mode, else 0644. With
+/// `special`, a character device or FIFO at `-o` is written into (never for `--in-place`).
+fn write_encrypted(path: &std::path::Path, data: &[u8], special: Special) -> Result<(), Error> {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(path)
+        .ok()
+        .filter(|m| m.is_file())
         .map(|m| m.permissions().mode() & 0o777)
         .unwrap_or(0o644);
     let opts = WriteOptions {
         mode,
         allow_sticky_dir: true,
+        special,
         ..WriteOptions::default()
     };
     sink::write_atomic(path, data, &opts)?;
@@ -252,10 +269,10 @@ pub fn encrypt(a: EncryptArgs) -> Result<(), Error> {
     spec.mac_only_encrypted |= a.mac_only_encrypted;
     let out = enc::encrypt(&origin, &plain, in_format, out_format, &spec)?;
     if a.in_place {
-        write_encrypted(&a.file, &out)
+        write_encrypted(&a.file, &out, Special::Refuse)
     } else {
         match output_path(&a.output) {
-            Some(p) => write_encrypted(p, &out),
+            Some(p) => write_encrypted(p, &out, Special::WriteInto),
             None => write_stdout(&out),
         }
     }
@@ -270,7 +287,7 @@ pub fn updatekeys(a: UpdatekeysArgs) -> Result<(), Error> {
     let spec = enc::spec_for(a.config.as_deref(), &a.file)?;
     let ids = load_identities(&a.identity);
     let out = enc::updatekeys(&origin, &data, format, &ids, &spec)?;
-    write_encrypted(&a.file, &out)?;
+    write_encrypted(&a.file, &out, Special::Refuse)?;
     log::info(format!(
         "{origin}: data key re-wrapped for {} key group(s)",
         spec.groups.len()

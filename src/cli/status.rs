@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use super::write_stdout;
 use crate::error::Error;
-use crate::state::{self, Record};
+use crate::state::{self, Record, RunResult};
 
 /// Show provisioned keys, their expiry and the last result.
 #[derive(Args, Debug)]
@@ -55,7 +55,7 @@ enum Health {
 
 impl Health {
     fn of(r: &Record, warn: Duration, now: SystemTime) -> Health {
-        if r.result.as_deref() == Some("error") {
+        if matches!(r.result, Some(RunResult::Error | RunResult::Pending)) {
             Health::Failed
         } else if r.revoked.is_some() {
             Health::Revoked
@@ -131,7 +131,8 @@ fn human(a: &StatusArgs, records: &[Record], health: &[Health], now: SystemTime)
         }
         match (h, r.expires_at(), &r.expires) {
             (Health::Revoked, _, _) => {
-                let _ = write!(s, "  revoked {}", r.revoked.as_deref().unwrap_or("?"));
+                let when = r.revoked.map(|t| t.to_string());
+                let _ = write!(s, "  revoked {}", when.as_deref().unwrap_or("?"));
             }
             (_, Some(t), Some(e)) if t > now => {
                 let left = humantime::format_duration(Duration::from_secs(
@@ -150,8 +151,8 @@ fn human(a: &StatusArgs, records: &[Record], health: &[Health], now: SystemTime)
         let _ = write!(
             s,
             "  last run {} {}",
-            r.result.as_deref().unwrap_or("never"),
-            r.last_run.as_deref().unwrap_or("")
+            r.result.map_or("never", result_name),
+            r.last_run.map(|t| t.to_string()).unwrap_or_default()
         );
         if let (Health::Failed, Some(e)) = (h, &r.error) {
             let _ = write!(s, " (exit {}): {e}", r.exit_code.unwrap_or(1));
@@ -159,6 +160,16 @@ fn human(a: &StatusArgs, records: &[Record], health: &[Health], now: SystemTime)
         s.push('\n');
     }
     s
+}
+
+/// How a result reads in the human summary (as in the record).
+fn result_name(r: RunResult) -> &'static str {
+    match r {
+        RunResult::Ok => "ok",
+        RunResult::Reused => "reused",
+        RunResult::Error => "error",
+        RunResult::Pending => "pending",
+    }
 }
 
 fn label(v: &str) -> String {
@@ -184,22 +195,19 @@ fn prometheus(records: &[Record], health: &[Health], now: SystemTime) -> String 
             "tskeyctl_last_run_success",
             "1 if the last provision run for the key succeeded.",
             |r, _| {
-                Some(if r.result.as_deref() == Some("error") {
-                    0.0
-                } else {
-                    1.0
-                })
+                Some(
+                    if matches!(r.result, Some(RunResult::Error | RunResult::Pending)) {
+                        0.0
+                    } else {
+                        1.0
+                    },
+                )
             },
         ),
         (
             "tskeyctl_last_run_timestamp_seconds",
             "Unix time of the last provision run.",
-            |r, _| {
-                r.last_run
-                    .as_deref()
-                    .and_then(|t| humantime::parse_rfc3339_weak(t.trim_end_matches('Z')).ok())
-                    .map(|t| secs(t) as f64)
-            },
+            |r, _| r.last_run.map(|t| secs(t.0) as f64),
         ),
         (
             "tskeyctl_key_expiry_timestamp_seconds",

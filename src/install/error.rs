@@ -8,7 +8,9 @@
 //! * 78: the manifest asks for something impossible — bad name, mode or format, unknown owner or
 //!   group, a `key` that is not in the file, PGP/templates/user mode;
 //! * 77: no identity opens a sops file;
-//! * 73: the secrets directory, a file, a symlink, the mount or the unit lists cannot be written;
+//! * 73: the secrets directory, a file, a symlink, the mount or the unit lists cannot be written,
+//!   a directory on the way is untrusted (`--root`, a `path`'s directory), or a target is a
+//!   device, FIFO or socket;
 //! * 75: `systemctl` failed to queue restarts.
 
 use std::io;
@@ -57,6 +59,9 @@ pub enum InstallError {
         source: io::Error,
         hint: &'static str,
     },
+    /// A directory on the way is not trustworthy, or a target is not a file or symlink.
+    #[error(transparent)]
+    Path(#[from] crate::sink::SinkError),
     /// Mounting the secrets filesystem failed.
     #[error("{}: cannot mount {fs}: {source} (run as root, or pass --no-mount to use the directory as it is)", path.display())]
     Mount {
@@ -110,7 +115,9 @@ impl InstallError {
             | InstallError::Key { .. }
             | InstallError::System(_) => Class::Config,
             InstallError::Many(v) => v.first().map_or(Class::Config, InstallError::class),
-            InstallError::Io { .. } | InstallError::Mount { .. } => Class::Write,
+            InstallError::Io { .. } | InstallError::Path(_) | InstallError::Mount { .. } => {
+                Class::Write
+            }
             InstallError::Systemctl(_) => Class::Temporary,
         }
     }

@@ -10,7 +10,7 @@
 
 use std::fs::{self, File, OpenOptions, Permissions};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::mount::{MsFlags, mount};
@@ -56,7 +56,7 @@ impl Owners {
             });
         }
         for name in ["keys", "nogroup"] {
-            if let Ok(Some(gid)) = crate::accounts::group_id(name) {
+            if let Ok(gid) = crate::perm::resolve_group(name) {
                 return Ok(Owners {
                     privileged: true,
                     keys_gid: gid,
@@ -79,28 +79,6 @@ impl Owners {
     }
 }
 
-/// Creates `dir` (and missing parents) with exactly `mode`, not filtered by the umask.
-fn mkdir_exact(dir: &Path, mode: u32) -> Result<(), InstallError> {
-    let mut missing = Vec::new();
-    let mut cur = dir;
-    while fs::symlink_metadata(cur).is_err() {
-        missing.push(cur.to_path_buf());
-        match cur.parent() {
-            Some(p) if !p.as_os_str().is_empty() => cur = p,
-            _ => break,
-        }
-    }
-    for d in missing.iter().rev() {
-        match fs::DirBuilder::new().mode(mode).create(d) {
-            Ok(()) => fs::set_permissions(d, Permissions::from_mode(mode))
-                .map_err(io_err(d, "set the directory mode"))?,
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(io_err(d, "create the directory")(e)),
-        }
-    }
-    Ok(())
-}
-
 /// Makes sure `mp` exists and, if `do_mount`, is a ramfs (or tmpfs) mount of its own.
 pub fn ensure_mount(
     mp: &Path,
@@ -108,7 +86,12 @@ pub fn ensure_mount(
     do_mount: bool,
     owners: &Owners,
 ) -> Result<(), InstallError> {
-    mkdir_exact(mp, 0o751)?;
+    // The mount point and every directory above it pass the sink's trusted walk (created 0751).
+    let walk = crate::sink::WalkOptions {
+        mkdir: Some(0o751),
+        allow_sticky: false,
+    };
+    crate::sink::walk::open_dir(mp, walk)?;
     if do_mount {
         let (fs_name, magic) = if tmpfs {
             ("tmpfs", TMPFS_MAGIC)
@@ -306,81 +289,11 @@ fn fill(
         .map_err(io_err(path, "write the secret file"))
 }
 
-/// Points `symlink` at `target` atomically: a new link beside it, `rename`d over it. A directory
-/// at `symlink` (not a link) is removed first, as sops-nix does.
-pub fn switch(target: &Path, symlink: &Path) -> Result<(), InstallError> {
-    let parent = parent_of(symlink);
-    mkdir_exact(&parent, 0o755)?;
-    if let Ok(m) = fs::symlink_metadata(symlink) {
-        if m.is_dir() {
-            fs::remove_dir_all(symlink)
-                .map_err(io_err(symlink, "remove the directory in the way"))?;
-        }
-    }
-    let tmp = temp_name(symlink);
-    let _ = fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(target, &tmp).map_err(io_err(&tmp, "create a symlink"))?;
-    fs::rename(&tmp, symlink).map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        io_err(symlink, "switch the symlink")(e)
-    })
-}
-
 fn parent_of(p: &Path) -> PathBuf {
     match p.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     }
-}
-
-fn temp_name(p: &Path) -> PathBuf {
-    let mut name = std::ffi::OsString::from(".");
-    name.push(p.file_name().unwrap_or_default());
-    name.push(format!(".tskeyctl-{}", std::process::id()));
-    parent_of(p).join(name)
-}
-
-/// Makes `path` a symlink to `target` owned `uid:gid` (when root); a correct link is left alone,
-/// a file or wrong link is replaced atomically, a directory is an error.
-pub fn link(
-    path: &Path,
-    target: &Path,
-    uid: u32,
-    gid: u32,
-    owners: &Owners,
-) -> Result<(), InstallError> {
-    let parent = parent_of(path);
-    mkdir_exact(&parent, 0o755)?;
-    match fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => {
-            let same = fs::read_link(path).is_ok_and(|t| t == target);
-            let owned = !owners.privileged || (m.uid() == uid && m.gid() == gid);
-            if same && owned {
-                return Ok(());
-            }
-        }
-        Ok(m) if m.is_dir() => {
-            return Err(io_err(path, "replace it with a symlink")(io::Error::new(
-                io::ErrorKind::IsADirectory,
-                "a directory is in the way; remove it or choose another path",
-            )));
-        }
-        _ => {}
-    }
-    let tmp = temp_name(path);
-    let _ = fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(target, &tmp).map_err(io_err(&tmp, "create a symlink"))?;
-    let done = (|| {
-        if owners.privileged {
-            std::os::unix::fs::lchown(&tmp, Some(uid), Some(gid))
-                .map_err(io_err(&tmp, "set the owner of the symlink"))?;
-        }
-        fs::rename(&tmp, path).map_err(io_err(path, "put the symlink in place"))
-    })();
-    if done.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    done
 }
 
 /// Removes generations `n <= current - keep` (never `current`; `keep == 0` keeps all) and
@@ -408,6 +321,9 @@ pub fn prune(mp: &Path, current: u64, keep: u64) -> Result<Vec<u64>, InstallErro
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    use crate::install::links::switch;
 
     fn me() -> Owners {
         Owners {
@@ -454,21 +370,6 @@ mod tests {
     }
 
     #[test]
-    fn links_replace_files_but_not_directories() {
-        let t = tempfile::tempdir().unwrap();
-        let p = t.path().join("etc/x/key");
-        link(&p, Path::new("/run/secrets/k"), 0, 0, &me()).unwrap();
-        assert_eq!(fs::read_link(&p).unwrap(), Path::new("/run/secrets/k"));
-        fs::remove_file(&p).unwrap();
-        fs::write(&p, b"old").unwrap();
-        link(&p, Path::new("/run/secrets/k"), 0, 0, &me()).unwrap();
-        assert_eq!(fs::read_link(&p).unwrap(), Path::new("/run/secrets/k"));
-        let d = t.path().join("dir");
-        fs::create_dir(&d).unwrap();
-        assert!(link(&d, Path::new("/t"), 0, 0, &me()).is_err());
-    }
-
-    #[test]
     fn current_follows_a_relative_link() {
         let t = tempfile::tempdir().unwrap();
         let mp = t.path().join("run/secrets.d");
@@ -476,15 +377,5 @@ mod tests {
         fs::create_dir_all(mp.join("1")).unwrap();
         std::os::unix::fs::symlink("secrets.d/1", &link).unwrap();
         assert_eq!(current(&mp, &link).unwrap(), 1);
-    }
-
-    #[test]
-    fn switch_replaces_a_directory() {
-        let t = tempfile::tempdir().unwrap();
-        let link = t.path().join("secrets");
-        fs::create_dir(&link).unwrap();
-        fs::write(link.join("f"), b"").unwrap();
-        switch(Path::new("/nowhere/1"), &link).unwrap();
-        assert_eq!(fs::read_link(&link).unwrap(), Path::new("/nowhere/1"));
     }
 }

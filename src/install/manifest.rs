@@ -101,15 +101,15 @@ pub struct Secret {
     /// Owner by name (wins over `uid`).
     #[serde(default)]
     pub owner: Option<String>,
-    /// Owner by number when `owner` is null.
+    /// Owner by number when `owner` is null (range-checked in validation).
     #[serde(default)]
-    pub uid: u32,
+    pub uid: u64,
     /// Group by name (wins over `gid`).
     #[serde(default)]
     pub group: Option<String>,
-    /// Group by number when `group` is null.
+    /// Group by number when `group` is null (range-checked in validation).
     #[serde(default)]
-    pub gid: u32,
+    pub gid: u64,
     /// The sops file.
     pub sops_file: String,
     /// `yaml` (also for `""`), `json`, `binary`, `dotenv` or `ini`.

@@ -16,7 +16,9 @@
 pub mod error;
 pub mod files;
 pub mod generation;
+pub mod links;
 pub mod manifest;
+pub mod paths;
 pub mod sops;
 pub mod units;
 pub mod validate;
@@ -172,6 +174,23 @@ pub fn run(opts: &Options, decoder: &mut dyn Decoder) -> Result<Outcome, Install
         });
     }
 
+    // Everything is written below --root: it must be reached through trusted directories.
+    if let Some(r) = root.as_deref().filter(|r| r.exists()) {
+        let walk = crate::sink::WalkOptions {
+            mkdir: None,
+            allow_sticky: true,
+        };
+        crate::sink::walk::open_dir(r, walk)?;
+    }
+    // A device, FIFO or socket at any target is refused before anything is written.
+    let targets = std::iter::once(&plan.symlink_path)
+        .chain(plan.secrets.iter().filter_map(|s| s.link.as_ref()));
+    let specials: Vec<InstallError> = targets
+        .filter_map(|p| links::check_not_special(p).err())
+        .collect();
+    if let Some(e) = InstallError::from_list(specials) {
+        return Err(e);
+    }
     let owners = Owners::detect(opts.ignore_passwd)?;
     generation::ensure_mount(&plan.mount_point, plan.use_tmpfs, opts.mount, &owners)?;
     let _lock = generation::lock(&plan.mount_point)?;
@@ -180,7 +199,7 @@ pub fn run(opts: &Options, decoder: &mut dyn Decoder) -> Result<Outcome, Install
     let dir = generation::create(&plan.mount_point, next, &owners)?;
     let prepared = write_all(&plan, &values, &dir, &owners)
         .and_then(|()| units::diff(&plan.symlink_path, &new, plan.log_changes))
-        .and_then(|c| generation::switch(&dir, &plan.symlink_path).map(|()| c));
+        .and_then(|c| links::switch(&dir, &plan.symlink_path).map(|()| c));
     let changes = match prepared {
         Ok(c) => c,
         Err(e) => {
@@ -199,7 +218,7 @@ pub fn run(opts: &Options, decoder: &mut dyn Decoder) -> Result<Outcome, Install
     for s in &plan.secrets {
         if let Some(path) = &s.link {
             let target = plan.symlink_path.join(&s.name);
-            if let Err(e) = generation::link(path, &target, s.uid, s.gid, &owners) {
+            if let Err(e) = links::link(path, &target, s.uid, s.gid, owners.privileged) {
                 problems.push(e);
             }
         }

@@ -3,7 +3,8 @@
 //!
 //! Checked here, in this order, collecting every problem: unsupported options (PGP, templates,
 //! user mode); each secret's name (relative, no `.`/`..`, no clashes such as `a` and `a/b`),
-//! mode (octal, at most 07777), format, `path`, owner and group (looked up by name unless in
+//! mode (octal permission bits, at most 0777), format, `path` (plain, inside the root, no target
+//! shared with another secret: see [`super::paths`]), owner and group (ids in range; names looked up unless in
 //! `--check` or dry-activate mode, where — as in sops-nix — the build sandbox or a pre-user
 //! activation has no passwd); then each sops file once: read, one format per file, parsed in its
 //! format, and every `key` present. Decryption comes later (see `super`).
@@ -11,11 +12,13 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 
+use crate::perm::{self, PermError};
 use crate::source::{self, Origin};
 
 use super::error::InstallError;
 use super::files::{Format, SecretFiles};
 use super::manifest::{Manifest, Secret};
+use super::paths;
 
 /// Largest sops file read (sops-nix has no limit; 64 MiB bounds memory).
 pub const SOPS_FILE_LIMIT: u64 = 64 << 20;
@@ -133,10 +136,24 @@ pub fn validate(
         ("secretsMountPoint", &m.secrets_mount_point),
         ("symlinkPath", &m.symlink_path),
     ] {
-        if !v.starts_with('/') || v.len() < 2 {
-            problems.push(unsupported(&format!(
-                "{field} must be an absolute path below /, not {v:?}"
-            )));
+        if let Err(why) = paths::check_abs(field, v) {
+            problems.push(unsupported(&why));
+        }
+    }
+    for (field, v) in m
+        .age_key_file
+        .iter()
+        .filter(|s| !s.is_empty())
+        .map(|s| ("ageKeyFile", s))
+        .chain(
+            m.age_ssh_key_paths
+                .iter()
+                .flatten()
+                .map(|s| ("ageSshKeyPaths", s)),
+        )
+    {
+        if let Err(why) = paths::check_abs(field, v) {
+            problems.push(unsupported(&why));
         }
     }
 
@@ -201,6 +218,8 @@ pub fn validate(
             }
         }
     }
+
+    problems.extend(shared_targets(m));
 
     // Each sops file once: read, parse, check the keys of its secrets.
     let mut sops_files = Vec::new();
@@ -281,15 +300,7 @@ fn plan_secret(
     for u in s.restart_units.iter().chain(&s.reload_units) {
         check_unit(u).map_err(|r| secret_err(&s.name, format!("unit {u:?} {r}")))?;
     }
-    let mode = parse_mode(&s.mode).ok_or_else(|| {
-        secret_err(
-            &s.name,
-            format!(
-                "mode {:?} is not an octal permission between 0000 and 7777 (e.g. \"0400\")",
-                s.mode
-            ),
-        )
-    })?;
+    let mode = perm::parse_mode(&s.mode).map_err(|e| secret_err(&s.name, format!("mode {e}")))?;
     let format = Format::from_manifest(&s.format).ok_or_else(|| {
         secret_err(
             &s.name,
@@ -299,26 +310,29 @@ fn plan_secret(
             ),
         )
     })?;
-    if !s.sops_file.starts_with('/') {
-        return Err(secret_err(
-            &s.name,
-            format!("sopsFile {:?} must be an absolute path", s.sops_file),
-        ));
-    }
+    paths::check_abs("sopsFile", &s.sops_file).map_err(|r| secret_err(&s.name, r))?;
     let default_path = format!("{}/{}", m.symlink_path.trim_end_matches('/'), s.name);
     let link = match s.path.as_deref() {
         None | Some("") => None,
         Some(p) if p == default_path => None,
-        Some(p) if !p.starts_with('/') || p.ends_with('/') => {
-            return Err(secret_err(
-                &s.name,
-                format!("path {p:?} must be an absolute file path"),
-            ));
+        Some(p) => {
+            paths::check_abs("path", p).map_err(|r| secret_err(&s.name, r))?;
+            let r = rooted(ctx.root, p);
+            if !paths::inside(ctx.root, &r) {
+                return Err(secret_err(
+                    &s.name,
+                    format!("path {p:?} lies outside the root"),
+                ));
+            }
+            Some(r)
         }
-        Some(p) => Some(rooted(ctx.root, p)),
     };
+    // Ids are checked even where names are not looked up: (uid_t)-1 would mean "no change".
+    let ids = |what: &str, e: PermError| secret_err(&s.name, format!("{what} {e}"));
+    let uid = perm::check_id(s.uid).map_err(|e| ids("uid", e))?;
+    let gid = perm::check_id(s.gid).map_err(|e| ids("gid", e))?;
     let (uid, gid) = if ctx.resolve_owners {
-        (resolve_user(s)?, resolve_group(s)?)
+        (resolve_user(s, uid)?, resolve_group(s, gid)?)
     } else {
         (0, 0)
     };
@@ -375,69 +389,81 @@ fn check_unit(u: &str) -> Result<(), &'static str> {
     }
 }
 
-/// Octal digits only, at most 07777 (sops-nix: `ParseUint(mode, 8, 16)`).
-pub fn parse_mode(s: &str) -> Option<u32> {
-    if s.is_empty() || s.len() > 6 || !s.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
-        return None;
+/// Secrets whose targets (`<symlinkPath>/<name>`, and `path` when given) are equal or nested, or
+/// a `path` at the symlink itself or among the generations.
+fn shared_targets(m: &Manifest) -> Vec<InstallError> {
+    let base = m.symlink_path.trim_end_matches('/');
+    let default_of = |s: &Secret| format!("{base}/{}", s.name);
+    let mut problems = Vec::new();
+    for (i, s) in m.secrets.iter().enumerate() {
+        let Some(p) = s
+            .path
+            .as_deref()
+            .filter(|p| !p.is_empty() && *p != default_of(s))
+        else {
+            continue;
+        };
+        if paths::overlaps(p, &m.secrets_mount_point) || p == base {
+            problems.push(secret_err(
+                &s.name,
+                format!("path {p:?} is the secrets symlink or inside the generations directory"),
+            ));
+            continue;
+        }
+        for (j, o) in m.secrets.iter().enumerate() {
+            if i == j {
+                if paths::overlaps(p, &default_of(s)) {
+                    problems.push(secret_err(
+                        &s.name,
+                        format!("path {p:?} overlaps the secret's own file"),
+                    ));
+                }
+                continue;
+            }
+            let other = default_of(o);
+            if paths::overlaps(p, &other) {
+                problems.push(secret_err(
+                    &s.name,
+                    format!(
+                        "path {p:?} is also the target of secret '{}' ({other})",
+                        o.name
+                    ),
+                ));
+            }
+        }
     }
-    u32::from_str_radix(s, 8).ok().filter(|m| *m <= 0o7777)
+    problems
 }
 
-fn resolve_user(s: &Secret) -> Result<u32, InstallError> {
-    let Some(name) = s.owner.as_deref() else {
-        return Ok(s.uid);
+fn owner_err(s: &Secret, what: &str, name: &str, e: PermError) -> InstallError {
+    let reason = match e {
+        PermError::NoUser(_) | PermError::NoGroup(_) => format!(
+            "{what} '{name}' does not exist on this system; create it before installing \
+             (or give a numeric {} with {what} = null)",
+            if what == "owner" { "uid" } else { "gid" }
+        ),
+        e => format!("{what} '{name}': {e}"),
     };
-    match crate::accounts::user_id(name) {
-        Ok(Some(uid)) => Ok(uid),
-        Ok(None) => Err(secret_err(
-            &s.name,
-            format!(
-                "owner '{name}' does not exist on this system; create the user before installing \
-                 (or give a numeric uid with owner = null)"
-            ),
-        )),
-        Err(e) => Err(secret_err(
-            &s.name,
-            format!("cannot look up owner '{name}': {e}"),
-        )),
+    secret_err(&s.name, reason)
+}
+
+fn resolve_user(s: &Secret, uid: u32) -> Result<u32, InstallError> {
+    match s.owner.as_deref() {
+        None => Ok(uid),
+        Some(name) => perm::resolve_user(name).map_err(|e| owner_err(s, "owner", name, e)),
     }
 }
 
-fn resolve_group(s: &Secret) -> Result<u32, InstallError> {
-    let Some(name) = s.group.as_deref() else {
-        return Ok(s.gid);
-    };
-    match crate::accounts::group_id(name) {
-        Ok(Some(gid)) => Ok(gid),
-        Ok(None) => Err(secret_err(
-            &s.name,
-            format!(
-                "group '{name}' does not exist on this system; create the group before installing \
-                 (or give a numeric gid with group = null)"
-            ),
-        )),
-        Err(e) => Err(secret_err(
-            &s.name,
-            format!("cannot look up group '{name}': {e}"),
-        )),
+fn resolve_group(s: &Secret, gid: u32) -> Result<u32, InstallError> {
+    match s.group.as_deref() {
+        None => Ok(gid),
+        Some(name) => perm::resolve_group(name).map_err(|e| owner_err(s, "group", name, e)),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn modes() {
-        assert_eq!(parse_mode("0400"), Some(0o400));
-        assert_eq!(parse_mode("400"), Some(0o400));
-        assert_eq!(parse_mode("7777"), Some(0o7777));
-        assert_eq!(parse_mode("0o400"), None);
-        assert_eq!(parse_mode("0800"), None);
-        assert_eq!(parse_mode("17777"), None);
-        assert_eq!(parse_mode(""), None);
-        assert_eq!(parse_mode("-400"), None);
-    }
 
     #[test]
     fn names() {

@@ -8,46 +8,34 @@
 //! never followed (a Bearer token must not travel to another host). Request and response bodies
 //! that carry secrets live in zeroizing buffers; only method, path, status and timing are logged.
 //!
-//! Retrying `POST …/keys` after a timeout or a 5xx may leave behind a key the server created
-//! but whose reply was lost. That key is never delivered to anyone, and it expires with
-//! `--expiry` (default 1 h). The alternative, not retrying, would fail the boot on a transient
-//! error.
+//! Creating a key is not idempotent: a reply cut short, garbled or reset after the server acted
+//! leaves a key nobody received. Every create request therefore carries a per-run marker in the
+//! key's description; before retrying such an attempt (and once more after a success that
+//! followed one), the keys of the tailnet are listed and every live key bearing the marker,
+//! other than the one delivered, is revoked. If that cannot be done in time, the error says so
+//! and names the marker.
 
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
-use ureq::Agent;
 use ureq::http::Method;
 use zeroize::Zeroizing;
 
 use super::error::MintError;
-use super::retry::{CONNECT_TIMEOUT, Deadline, Policy};
+use super::retry::Deadline;
+pub use super::transport::{Api, Bearer};
 use super::transport::{Body, CallError, Status, encode, segment};
 use super::wire::{CreateKeyRequest, Deleted, Device, KeyInfo};
+use crate::log;
 
-/// How a request authenticates.
-#[derive(Clone, Copy)]
-pub enum Bearer<'a> {
-    /// An access token from the OAuth token endpoint.
-    Token(&'a str),
-    /// A personal API key.
-    ApiKey(&'a str),
-}
-
-impl Bearer<'_> {
-    pub(super) fn secret(&self) -> &str {
-        match self {
-            Bearer::Token(s) | Bearer::ApiKey(s) => s,
-        }
-    }
-    fn rejected(&self) -> &'static str {
-        match self {
-            Bearer::Token(_) => {
-                "the API rejected the access token just issued for the OAuth client (revoked \
+/// What a rejected credential means, per kind.
+fn rejected(auth: Bearer<'_>) -> &'static str {
+    match auth {
+        Bearer::Token(_) => {
+            "the API rejected the access token just issued for the OAuth client (revoked \
 client?)"
-            }
-            Bearer::ApiKey(_) => "API key rejected (revoked, expired or mistyped)",
         }
+        Bearer::ApiKey(_) => "API key rejected (revoked, expired or mistyped)",
     }
 }
 
@@ -59,41 +47,13 @@ pub struct AccessToken {
     pub valid_until: Instant,
 }
 
+/// Time allowed for finding and revoking the keys of lost replies, even past the deadline.
+const CLEANUP_GRACE: Duration = Duration::from_secs(10);
+
 /// Longest access-token lifetime believed (a day; Tailscale issues one-hour tokens).
 const MAX_TOKEN_LIFE_SECS: u64 = 24 * 3600;
 
-/// A Tailscale API endpoint base with its HTTP agent and retry policy.
-pub struct Api {
-    pub(super) agent: Agent,
-    pub(super) base: String,
-    pub(super) policy: Policy,
-}
-
 impl Api {
-    /// An API at `base` (already checked by [`super::url::check`]), e.g.
-    /// `https://api.tailscale.com`.
-    pub fn new(base: &str, policy: Policy) -> Self {
-        let mut config = Agent::config_builder();
-        if super::url::is_loopback_url(base) {
-            // A proxy from the environment must not see loopback traffic.
-            config = config.proxy(None);
-        }
-        let agent: Agent = config
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .https_only(false) // checked beforehand: http only for loopback
-            .timeout_connect(Some(CONNECT_TIMEOUT))
-            .user_agent(concat!("tskeyctl/", env!("CARGO_PKG_VERSION")))
-            .accept("application/json")
-            .build()
-            .into();
-        Api {
-            agent,
-            base: base.trim_end_matches('/').to_owned(),
-            policy,
-        }
-    }
-
     /// `POST /api/v2/oauth/token`: client credentials in the form body (never as a Bearer).
     pub fn token(
         &self,
@@ -172,13 +132,15 @@ TAILSCALE_BASE_URL (this is not a credentials problem)"
         }
     }
 
-    /// `POST /api/v2/tailnet/{tailnet}/keys`: creates an auth key. Returns the key and the
-    /// server's description of it.
+    /// `POST /api/v2/tailnet/{tailnet}/keys`: creates an auth key whose description contains
+    /// `marker` (unique to this run). Returns the key and the server's description of it. Keys
+    /// a lost reply created are found by the marker and revoked (see the module doc).
     pub fn create_key(
         &self,
         auth: Bearer<'_>,
         tailnet: &str,
         req: &CreateKeyRequest,
+        marker: &str,
         deadline: &Deadline,
     ) -> Result<(Zeroizing<String>, KeyInfo), MintError> {
         let path = format!("/api/v2/tailnet/{}/keys", segment(tailnet));
@@ -189,7 +151,14 @@ TAILSCALE_BASE_URL (this is not a credentials problem)"
             #[serde(flatten)]
             info: KeyInfo,
         }
-        let reply = self.call(
+        // Finding and revoking what a lost reply created may take a little past the deadline.
+        let cleanup = || deadline.at_least(CLEANUP_GRACE);
+        let mut settle = || {
+            self.revoke_marked(auth, tailnet, marker, None, &cleanup())
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        let reply = self.call_settling(
             Method::POST,
             &path,
             Some(auth),
@@ -202,10 +171,30 @@ TAILSCALE_BASE_URL (this is not a credentials problem)"
                 }
                 Ok(c)
             },
+            Some(&mut settle),
         );
         let endpoint = format!("POST {}{path}", self.base);
         match reply {
-            Ok(c) => Ok((c.key, c.info)),
+            Ok((c, unsettled)) => {
+                if unsettled {
+                    // A lost reply may have been acted on after the last check: look again.
+                    let keep = Some(c.info.id.as_str());
+                    if let Err(e) = self.revoke_marked(auth, tailnet, marker, keep, &cleanup()) {
+                        log::warn(format!(
+                            "could not check for other keys this run created (description \
+containing {marker}): {e}"
+                        ));
+                    }
+                }
+                Ok((c.key, c.info))
+            }
+            Err(CallError::Mint(MintError::Unsettled { endpoint, last, .. })) => {
+                Err(MintError::Unsettled {
+                    endpoint,
+                    last,
+                    marker: marker.to_owned(),
+                })
+            }
             Err(CallError::Mint(e)) => Err(e),
             Err(CallError::Status(s)) => Err(self.key_status(
                 s,
@@ -215,6 +204,75 @@ TAILSCALE_BASE_URL (this is not a credentials problem)"
                 "auth_keys",
                 Some(&req.capabilities.devices.create.tags),
             )),
+        }
+    }
+
+    /// Revokes every live key whose description contains `marker`, except `keep`; returns how
+    /// many. Lists the tailnet's keys (`GET …/keys`), asking for a key's description one by one
+    /// when the listing omits it.
+    pub fn revoke_marked(
+        &self,
+        auth: Bearer<'_>,
+        tailnet: &str,
+        marker: &str,
+        keep: Option<&str>,
+        deadline: &Deadline,
+    ) -> Result<usize, MintError> {
+        let mut revoked = 0;
+        for k in self.list_keys(auth, tailnet, deadline)? {
+            if k.invalid || keep == Some(k.id.as_str()) {
+                continue;
+            }
+            let info = match k.description {
+                Some(_) => k,
+                None => self.get_key(auth, tailnet, &k.id, deadline)?,
+            };
+            if info.invalid
+                || !info
+                    .description
+                    .as_deref()
+                    .is_some_and(|d| d.contains(marker))
+            {
+                continue;
+            }
+            self.delete_key(auth, tailnet, &info.id, deadline)?;
+            log::warn(format!(
+                "revoked key {} that this run created but whose reply was lost",
+                info.id
+            ));
+            revoked += 1;
+        }
+        Ok(revoked)
+    }
+
+    /// `GET /api/v2/tailnet/{tailnet}/keys`: the keys the caller can see.
+    pub fn list_keys(
+        &self,
+        auth: Bearer<'_>,
+        tailnet: &str,
+        deadline: &Deadline,
+    ) -> Result<Vec<KeyInfo>, MintError> {
+        let path = format!("/api/v2/tailnet/{}/keys", segment(tailnet));
+        #[derive(Deserialize)]
+        struct List {
+            #[serde(default)]
+            keys: Vec<KeyInfo>,
+        }
+        let reply = self.call(
+            Method::GET,
+            &path,
+            Some(auth),
+            || Body::Empty,
+            deadline,
+            |b| serde_json::from_slice::<List>(b).map_err(|e| e.to_string()),
+        );
+        let endpoint = format!("GET {}{path}", self.base);
+        match reply {
+            Ok(l) => Ok(l.keys),
+            Err(CallError::Mint(e)) => Err(e),
+            Err(CallError::Status(s)) => {
+                Err(self.key_status(s, endpoint, auth, tailnet, "auth_keys:read", None))
+            }
         }
     }
 
@@ -340,7 +398,7 @@ TAILSCALE_BASE_URL (this is not a credentials problem)"
         match s.status {
             401 => MintError::Unauthorized {
                 endpoint,
-                what: auth.rejected(),
+                what: rejected(auth),
                 server,
             },
             403 => MintError::Forbidden {

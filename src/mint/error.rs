@@ -23,12 +23,6 @@ use https:// (http:// is accepted only for localhost / 127.0.0.0/8 / [::1])"
     /// The API URL cannot be used at all.
     #[error("--api-url {url}: {problem}")]
     BadUrl { url: String, problem: &'static str },
-    /// No credentials in any of the places `mint` looks.
-    #[error(
-        "no Tailscale API credentials: pass --oauth-secret-file, --credentials-file or \
---api-key-file, or set TS_API_CLIENT_SECRET, TAILSCALE_OAUTH_CLIENT_SECRET or TAILSCALE_API_KEY"
-    )]
-    NoCredentials,
     /// The API refused the credentials (401).
     #[error("{endpoint}: {what} (HTTP 401: {server})")]
     Unauthorized {
@@ -85,6 +79,18 @@ tags: pass --tags tag:NAME with tags the client owns (HTTP 400: {server})"
         endpoint: String,
         attempts: u32,
         last: String,
+    },
+    /// Gave up while a create request's reply was lost after the server may have acted, and the
+    /// keys it may have created could not be listed to revoke them.
+    #[error(
+        "{endpoint}: gave up after a lost reply ({last}); a key may have been created that \
+tskeyctl could not find to revoke: revoke any key whose description contains {marker:?} in the \
+admin console (it expires on its own with --expiry); try again later"
+    )]
+    Unsettled {
+        endpoint: String,
+        last: String,
+        marker: String,
     },
     /// The overall deadline ran out.
     #[error(

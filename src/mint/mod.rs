@@ -2,14 +2,15 @@
 //!
 //! The flow is the one every reference client uses — for OAuth, client credentials →
 //! `POST /api/v2/oauth/token` → access token → `POST /api/v2/tailnet/-/keys`; for an API key,
-//! the second step directly. Key options are validated here, *before* any request, so a typo
-//! costs no API call and exits 78. [`Minter`] is the library face used by `mint`, `provision`
-//! and `revoke`: it owns the HTTP client, the overall deadline and the access token (fetched
-//! once per command).
+//! the second step directly. Key options are validated (`options.rs`) *before* any request, so
+//! a typo costs no API call and exits 78. [`Minter`] is the library face used by `mint`,
+//! `provision` and `revoke`: it owns the HTTP client, the overall deadline and the access token
+//! (fetched once per command). The credentials themselves are a stage of their own
+//! ([`crate::credentials`]).
 
 pub mod api;
-pub mod credentials;
 pub mod error;
+pub mod options;
 pub mod retry;
 mod transport;
 pub mod url;
@@ -19,198 +20,17 @@ use std::time::Duration;
 
 use zeroize::Zeroizing;
 
+pub use crate::credentials::Credentials;
 pub use error::MintError;
+pub use options::{
+    ApiSettings, DEFAULT_API_URL, DEFAULT_EXPIRY, KeyOptions, KeyOverrides, MAX_DESCRIPTION,
+    MAX_EXPIRY, check_tag,
+};
 pub use retry::{DEFAULT_DEADLINE, Deadline, Policy};
 pub use wire::{Deleted, Device, KeyInfo};
 
 use crate::log;
-use crate::material::{ApiKey, Material, OAuthClient};
 use api::{AccessToken, Api, Bearer};
-use wire::{Capabilities, CreateCaps, CreateKeyRequest, DeviceCaps};
-
-/// Default API base.
-pub const DEFAULT_API_URL: &str = "https://api.tailscale.com";
-/// Default key lifetime: short-lived, the point of minting at boot.
-pub const DEFAULT_EXPIRY: Duration = Duration::from_secs(3600);
-/// Longest key lifetime the API allows (90 days).
-pub const MAX_EXPIRY: Duration = Duration::from_secs(90 * 24 * 3600);
-/// Longest description the API allows.
-pub const MAX_DESCRIPTION: usize = 50;
-
-/// Credentials that can call the API.
-#[derive(Clone, Debug)]
-pub enum Credentials {
-    /// An OAuth client (the key is owned by the tailnet and must be tagged).
-    OAuth(OAuthClient),
-    /// A personal API key.
-    ApiKey(ApiKey),
-}
-
-impl Credentials {
-    /// OAuth or API-key material as credentials; `None` for a ready auth key.
-    pub fn from_material(m: Material) -> Option<Self> {
-        match m {
-            Material::OAuth(c) => Some(Credentials::OAuth(c)),
-            Material::ApiKey(k) => Some(Credentials::ApiKey(k)),
-            Material::AuthKey(_) => None,
-        }
-    }
-
-    /// The tailnet the calls act on.
-    pub fn tailnet(&self) -> &str {
-        match self {
-            Credentials::OAuth(_) => "-",
-            Credentials::ApiKey(k) => &k.tailnet,
-        }
-    }
-
-    /// "OAuth client kXXXXCNTRL" / "API key" for logs (ids only, never secrets).
-    pub fn describe(&self) -> String {
-        match self {
-            Credentials::OAuth(c) => match &c.client_id {
-                Some(id) => format!("OAuth client {id}"),
-                None => "OAuth client".into(),
-            },
-            Credentials::ApiKey(k) => format!("API key (tailnet {})", k.tailnet),
-        }
-    }
-}
-
-/// What the minted key should be. Build with [`KeyOptions::new`], which validates.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KeyOptions {
-    /// ACL tags (`tag:…`), in order, without duplicates.
-    pub tags: Vec<String>,
-    /// Usable more than once.
-    pub reusable: bool,
-    /// Devices are removed when they go offline.
-    pub ephemeral: bool,
-    /// Devices need no approval.
-    pub preauthorized: bool,
-    /// Key lifetime, whole seconds in 1 s … 90 d.
-    pub expiry: Duration,
-    /// Free text, ≤ 50 of `[A-Za-z0-9 -]`.
-    pub description: Option<String>,
-}
-
-impl Default for KeyOptions {
-    /// The contract's defaults: no tags, single-use, ephemeral, preauthorized, 1 h.
-    fn default() -> Self {
-        KeyOptions {
-            tags: Vec::new(),
-            reusable: false,
-            ephemeral: true,
-            preauthorized: true,
-            expiry: DEFAULT_EXPIRY,
-            description: None,
-        }
-    }
-}
-
-/// Tailscale's tag syntax (`tailcfg.CheckTag`): `tag:` then a letter, then letters, digits, `-`.
-pub fn check_tag(tag: &str) -> Result<(), MintError> {
-    let bad = |why: &str| MintError::InvalidOption(format!("--tags: {tag:?} {why}"));
-    let Some(name) = tag.strip_prefix("tag:") else {
-        return Err(bad("must start with \"tag:\" (e.g. tag:server)"));
-    };
-    let mut chars = name.chars();
-    match chars.next() {
-        Some(c) if c.is_ascii_alphabetic() => {}
-        _ => return Err(bad("must have a letter right after \"tag:\"")),
-    }
-    if !chars.all(|c| c.is_ascii_alphanumeric() || c == '-') {
-        return Err(bad(
-            "may contain only letters, digits and '-' after \"tag:\"",
-        ));
-    }
-    Ok(())
-}
-
-impl KeyOptions {
-    /// Validates and normalises (tags deduplicated, in order).
-    pub fn new(
-        tags: Vec<String>,
-        reusable: bool,
-        ephemeral: bool,
-        preauthorized: bool,
-        expiry: Duration,
-        description: Option<String>,
-    ) -> Result<Self, MintError> {
-        let mut uniq: Vec<String> = Vec::new();
-        for t in tags.into_iter().map(|t| t.trim().to_owned()) {
-            check_tag(&t)?;
-            if !uniq.contains(&t) {
-                uniq.push(t);
-            }
-        }
-        if expiry.subsec_nanos() != 0 {
-            return Err(MintError::InvalidOption(
-                "--expiry: must be whole seconds (e.g. 90s, 1h, 7d)".into(),
-            ));
-        }
-        if expiry < Duration::from_secs(1) || expiry > MAX_EXPIRY {
-            return Err(MintError::InvalidOption(format!(
-                "--expiry: {}s is outside 1s…90d (at most {}s, the API's limit)",
-                expiry.as_secs(),
-                MAX_EXPIRY.as_secs()
-            )));
-        }
-        if let Some(d) = &description {
-            if d.chars().count() > MAX_DESCRIPTION {
-                return Err(MintError::InvalidOption(format!(
-                    "--description: {} characters, the API allows at most {MAX_DESCRIPTION}",
-                    d.chars().count()
-                )));
-            }
-            if let Some(c) = d
-                .chars()
-                .find(|c| !(c.is_ascii_alphanumeric() || *c == ' ' || *c == '-'))
-            {
-                return Err(MintError::InvalidOption(format!(
-                    "--description: {c:?} is not allowed; use letters, digits, spaces and '-'"
-                )));
-            }
-        }
-        Ok(KeyOptions {
-            tags: uniq,
-            reusable,
-            ephemeral,
-            preauthorized,
-            expiry,
-            description,
-        })
-    }
-
-    /// Checks the options against the credentials: OAuth-minted keys must be tagged.
-    pub fn check_for(&self, creds: &Credentials) -> Result<(), MintError> {
-        if matches!(creds, Credentials::OAuth(_)) && self.tags.is_empty() {
-            return Err(MintError::InvalidOption(
-                "--tags is required with an OAuth client: its keys are owned by the tailnet and \
-must carry tags the client owns (e.g. --tags tag:server)"
-                    .into(),
-            ));
-        }
-        Ok(())
-    }
-
-    /// The request body these options make.
-    pub fn request(&self) -> CreateKeyRequest {
-        CreateKeyRequest {
-            capabilities: Capabilities {
-                devices: DeviceCaps {
-                    create: CreateCaps {
-                        reusable: self.reusable,
-                        ephemeral: self.ephemeral,
-                        preauthorized: self.preauthorized,
-                        tags: self.tags.clone(),
-                    },
-                },
-            },
-            expiry_seconds: self.expiry.as_secs(),
-            description: self.description.clone(),
-        }
-    }
-}
 
 /// A freshly minted auth key and what the API said about it. `Debug` omits the key.
 pub struct MintedKey {
@@ -244,6 +64,51 @@ impl std::fmt::Debug for MintedKey {
             .field("ephemeral", &self.ephemeral)
             .field("preauthorized", &self.preauthorized)
             .finish()
+    }
+}
+
+/// Length of the random part of a run marker (62^12: about 71 bits).
+const MARKER_RANDOM: usize = 12;
+
+/// A fresh `tskeyctl-XXXXXXXXXXXX` marker (letters and digits, as a description allows).
+fn run_marker() -> Result<String, MintError> {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut marker = String::from("tskeyctl-");
+    let mut byte = [0u8; 1];
+    while marker.len() < "tskeyctl-".len() + MARKER_RANDOM {
+        getrandom::getrandom(&mut byte).map_err(|e| {
+            MintError::InvalidOption(format!("no randomness for a run marker: {e}"))
+        })?;
+        // Rejection sampling keeps the letters uniform (248 = 4 × 62).
+        if byte[0] < 248 {
+            marker.push(A[(byte[0] % 62) as usize] as char);
+        }
+    }
+    Ok(marker)
+}
+
+/// The description sent: the one asked for, shortened if need be, then the marker (≤ 50).
+fn describe_with(asked: Option<&str>, marker: &str) -> String {
+    match asked.map(str::trim).filter(|d| !d.is_empty()) {
+        None => marker.to_owned(),
+        Some(d) => {
+            let room = MAX_DESCRIPTION - marker.len() - 1;
+            let kept: String = d.chars().take(room).collect();
+            if kept.len() < d.len() {
+                log::info(format!(
+                    "--description shortened to {room} characters to make room for the run marker"
+                ));
+            }
+            format!("{} {marker}", kept.trim_end())
+        }
+    }
+}
+
+impl ApiSettings {
+    /// A minter for these settings and credentials; the deadline starts now.
+    pub fn minter(&self, creds: Option<&Credentials>) -> Result<Minter, MintError> {
+        self.check()?;
+        Minter::new(&self.url_for(creds), self.deadline)
     }
 }
 
@@ -304,14 +169,21 @@ impl Minter {
         }
     }
 
-    /// Mints one auth key.
+    /// Mints one auth key. Its description carries a marker unique to this call (after the
+    /// description asked for), by which a key whose reply was lost is found and revoked.
     pub fn mint(&mut self, creds: &Credentials, opts: &KeyOptions) -> Result<MintedKey, MintError> {
         opts.check_for(creds)?;
-        let req = opts.request();
+        let mut req = opts.request();
+        let marker = run_marker()?;
+        req.description = Some(describe_with(opts.description.as_deref(), &marker));
         self.authenticate(creds)?;
-        let (key, info) =
-            self.api
-                .create_key(self.bearer(creds), creds.tailnet(), &req, &self.deadline)?;
+        let (key, info) = self.api.create_key(
+            self.bearer(creds),
+            creds.tailnet(),
+            &req,
+            &marker,
+            &self.deadline,
+        )?;
         let caps = info.capabilities.map(|c| c.devices.create);
         let minted = MintedKey {
             id: info.id,
@@ -352,6 +224,19 @@ impl Minter {
             .delete_key(self.bearer(creds), creds.tailnet(), id, &self.deadline)
     }
 
+    /// Revokes every live key whose description carries `marker` (a run marker named by a
+    /// [`MintError::Unsettled`]); returns how many.
+    pub fn revoke_marked(&mut self, creds: &Credentials, marker: &str) -> Result<usize, MintError> {
+        self.authenticate(creds)?;
+        self.api.revoke_marked(
+            self.bearer(creds),
+            creds.tailnet(),
+            marker,
+            None,
+            &self.deadline,
+        )
+    }
+
     /// Lists the tailnet's devices.
     pub fn list_devices(&mut self, creds: &Credentials) -> Result<Vec<Device>, MintError> {
         self.authenticate(creds)?;
@@ -387,6 +272,22 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn run_markers_are_unique_and_fit_the_description_rules() {
+        let a = run_marker().unwrap();
+        let b = run_marker().unwrap();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 21);
+        assert_eq!(describe_with(None, &a), a);
+        assert_eq!(
+            describe_with(Some("web1 boot"), &a),
+            format!("web1 boot {a}")
+        );
+        let long = describe_with(Some(&"x".repeat(50)), &a);
+        assert_eq!(long, format!("{} {a}", "x".repeat(28)));
+        assert!(KeyOptions::new(vec![], false, true, true, DEFAULT_EXPIRY, Some(long)).is_ok());
+    }
 
     fn opts(tags: &[&str], expiry: Duration, desc: Option<&str>) -> Result<KeyOptions, MintError> {
         KeyOptions::new(

@@ -7,8 +7,6 @@
 //! overall deadline: a wait that would end past it is not started, so the command fails early
 //! with exit 75 instead of sleeping into a certain failure.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, Instant, SystemTime};
 
 /// Timeout to establish a connection (contract: 5 s).
@@ -56,17 +54,14 @@ impl Policy {
     }
 }
 
-/// A uniformly distributed number in [0, 1) from the standard library's per-process random
-/// hash keys (no RNG dependency for a jitter).
+/// A uniformly distributed number in [0, 1) from the operating system's random source (0.5
+/// if that fails: the backoff then has no jitter, which is harmless).
 fn random_unit() -> f64 {
-    let mut h = RandomState::new().build_hasher();
-    h.write_u128(
-        SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+    let mut b = [0u8; 8];
+    match getrandom::getrandom(&mut b) {
+        Ok(()) => (u64::from_le_bytes(b) >> 11) as f64 / (1u64 << 53) as f64,
+        Err(_) => 0.5,
+    }
 }
 
 /// Parses a `Retry-After` value: delay seconds, or an HTTP date (relative to `now`). Invalid
@@ -94,6 +89,16 @@ impl Deadline {
         Deadline {
             end: Instant::now() + total,
             total,
+        }
+    }
+
+    /// This deadline, or one `grace` from now if that is later: for cleaning up after a
+    /// failure (revoking a key nobody received) even when the deadline is (nearly) spent.
+    pub fn at_least(&self, grace: Duration) -> Self {
+        if self.remaining() >= grace {
+            *self
+        } else {
+            Deadline::after(grace)
         }
     }
 

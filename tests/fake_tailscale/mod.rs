@@ -63,6 +63,18 @@ pub enum Fault {
     Drop,
     /// Send the status line, headers and 40 bytes of the body, then stall (120 s).
     StallBody,
+    /// Handle the request (a create mints the key), then send the status line, headers and 40
+    /// bytes of the real reply and close: the reply is lost after the server acted.
+    TruncatedAfter,
+    /// Handle the request, then answer 200 with the real reply garbled (cut one byte short and
+    /// followed by an HTML comment, as a broken proxy might).
+    GarbledAfter,
+    /// Handle the request, then reset the connection without answering.
+    ResetAfter,
+    /// Handle the request, then answer 502 (a gateway that lost the upstream reply).
+    BadGatewayAfter,
+    /// Wait this long, then handle the request normally.
+    Delay(Duration),
 }
 
 /// One request as received.
@@ -318,6 +330,11 @@ impl FakeTailscale {
         self.lock().faults.push((route, fault, count));
     }
 
+    /// Drops every fault not yet used up.
+    pub fn clear_faults(&self) {
+        self.lock().faults.clear();
+    }
+
     /// Access tokens issued from now on live this long.
     pub fn set_token_lifetime(&self, secs: u64) {
         self.lock().token_lifetime = secs;
@@ -350,6 +367,28 @@ impl FakeTailscale {
     /// Auth keys minted so far (the secret `key` values).
     pub fn minted_keys(&self) -> Vec<String> {
         self.lock().keys.iter().map(|k| k.key.clone()).collect()
+    }
+
+    /// Ids and secret values of the keys that are still valid (not revoked, not expired).
+    pub fn live_keys(&self) -> Vec<(String, String)> {
+        let now = SystemTime::now();
+        self.lock()
+            .keys
+            .iter()
+            .filter(|k| {
+                k.revoked.is_none() && k.created + Duration::from_secs(k.expiry_secs as u64) > now
+            })
+            .map(|k| (k.id.clone(), k.key.clone()))
+            .collect()
+    }
+
+    /// Descriptions of every key minted so far, in order.
+    pub fn key_descriptions(&self) -> Vec<String> {
+        self.lock()
+            .keys
+            .iter()
+            .map(|k| k.description.clone())
+            .collect()
     }
 
     /// A key's JSON as `GET` shows it (no `key`), if it exists.
@@ -441,6 +480,57 @@ impl FakeTailscale {
                     return;
                 }
                 _ => {}
+            }
+            if let Some(Fault::Delay(d)) = &fault {
+                std::thread::sleep(*d);
+            }
+            if let Some(
+                f @ (Fault::TruncatedAfter
+                | Fault::GarbledAfter
+                | Fault::ResetAfter
+                | Fault::BadGatewayAfter),
+            ) = &fault
+            {
+                let real = self.handle(&mut req);
+                self.record(req, real.status);
+                let body = real.body;
+                let bytes = match f {
+                    Fault::TruncatedAfter => {
+                        let mut b = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                            body.len()
+                        )
+                        .into_bytes();
+                        b.extend_from_slice(&body[..40.min(body.len())]);
+                        b
+                    }
+                    Fault::GarbledAfter => {
+                        let mut garbled = body[..body.len().saturating_sub(1)].to_vec();
+                        garbled.extend_from_slice(b"<!-- upstream reset -->");
+                        let mut b = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            garbled.len()
+                        )
+                        .into_bytes();
+                        b.extend_from_slice(&garbled);
+                        b
+                    }
+                    Fault::BadGatewayAfter => {
+                        let msg = br#"{"message":"bad gateway"}"#;
+                        let mut b = format!(
+                            "HTTP/1.1 502 Bad Gateway\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            msg.len()
+                        )
+                        .into_bytes();
+                        b.extend_from_slice(msg);
+                        b
+                    }
+                    _ => Vec::new(),
+                };
+                let _ = out.write_all(&bytes);
+                let _ = out.flush();
+                let _ = out.shutdown(std::net::Shutdown::Both);
+                return;
             }
             let reply = match fault {
                 Some(Fault::Status(code)) => message(code, &format!("fake: injected {code}")),

@@ -8,6 +8,11 @@
 //! need the unprivileged attacker account (`tskeyctl-attacker`, made by `.ci/run`) skip without it.
 
 mod architecture;
+mod attack_dirs;
+mod attack_install;
+mod attack_keys;
+mod attack_state;
+mod attack_targets;
 #[path = "../fake_tailscale/mod.rs"]
 mod fake_tailscale;
 mod standalone;

@@ -154,3 +154,75 @@ pub fn present_or_skip(path: &Path) -> Option<std::path::PathBuf> {
         None
     }
 }
+
+/// Runs `tskeyctl ARGS` like [`run`], but kills it and panics if it has not finished within
+/// `secs` (a run that hangs on a FIFO must fail the test, not the suite).
+pub fn run_within(secs: u64, args: &[&str], envs: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(bin());
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn tskeyctl");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("collect");
+            panic!(
+                "tskeyctl {args:?} hung for {secs}s; stderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("collect");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A character device with null's numbers (1, 3) at `path` (root only; never a real /dev node).
+pub fn mknod_null(path: &Path) {
+    use nix::sys::stat::{Mode, SFlag, makedev, mknod};
+    mknod(
+        path,
+        SFlag::S_IFCHR,
+        Mode::from_bits_truncate(0o666),
+        makedev(1, 3),
+    )
+    .expect("mknod");
+}
+
+/// A FIFO at `path`.
+pub fn mkfifo(path: &Path) {
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+}
+
+/// A file of the repository's `secrets.example/` demo material.
+pub fn example(rel: &str) -> String {
+    format!("{}/secrets.example/{rel}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// What [`snapshot`] returns.
+pub type Snapshot = BTreeMap<String, (String, u32, Vec<u8>)>;
+
+/// Asserts two snapshots are equal, naming only the entries that differ (not their bytes).
+pub fn assert_same(what: &str, before: &Snapshot, after: &Snapshot) {
+    let changed: Vec<&String> = before
+        .keys()
+        .chain(after.keys())
+        .filter(|k| before.get(*k) != after.get(*k))
+        .collect();
+    assert!(changed.is_empty(), "{what}: changed entries {changed:?}");
+}

@@ -1,5 +1,6 @@
-//! Where `mint` finds the API credentials, in the contract's order (first found wins).
+//! Where the API credentials come from, a stage of its own between the sources and `mint`.
 //!
+//! The contract's order (first found wins):
 //! 1. `--oauth-secret-file F`, then the env vars `TS_API_CLIENT_SECRET` and
 //!    `TAILSCALE_OAUTH_CLIENT_SECRET` (client id optional: `--oauth-client-id`,
 //!    `TS_API_CLIENT_ID`, `TAILSCALE_OAUTH_CLIENT_ID`; otherwise taken from the secret);
@@ -8,21 +9,78 @@
 //!    (default `-`).
 //!
 //! A credentials file carries its own client id (or the one in its secret); flags and env ids
-//! apply to the other sources. Secrets are never taken from argv: only from files and the environment. When more than one
-//! source is present the first wins and a warning names the ones ignored (names, not values).
+//! apply to the other sources. Secrets are never taken from argv: only from files and the
+//! environment. When more than one source is present the first wins and a warning names the
+//! ones ignored (names, not values). The caller passes the environment in as a lookup function,
+//! so this module reads no process state of its own.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
-use super::{Credentials, MintError};
-use crate::error::Error;
 use crate::log;
-use crate::material::{self, ApiKey, Material, MaterialError, Want};
-use crate::source::{self, Origin};
+use crate::material::{self, ApiKey, Material, MaterialError, OAuthClient, Want};
+use crate::source::{self, Origin, SourceError};
 
 /// Largest secret file read.
 const SECRET_FILE_LIMIT: u64 = 64 << 10;
+
+/// Credentials that can call the API.
+#[derive(Clone, Debug)]
+pub enum Credentials {
+    /// An OAuth client (the key is owned by the tailnet and must be tagged).
+    OAuth(OAuthClient),
+    /// A personal API key.
+    ApiKey(ApiKey),
+}
+
+impl Credentials {
+    /// OAuth or API-key material as credentials; `None` for a ready auth key.
+    pub fn from_material(m: Material) -> Option<Self> {
+        match m {
+            Material::OAuth(c) => Some(Credentials::OAuth(c)),
+            Material::ApiKey(k) => Some(Credentials::ApiKey(k)),
+            Material::AuthKey(_) => None,
+        }
+    }
+
+    /// The tailnet the calls act on.
+    pub fn tailnet(&self) -> &str {
+        match self {
+            Credentials::OAuth(_) => "-",
+            Credentials::ApiKey(k) => &k.tailnet,
+        }
+    }
+
+    /// "OAuth client kXXXXCNTRL" / "API key" for logs (ids only, never secrets).
+    pub fn describe(&self) -> String {
+        match self {
+            Credentials::OAuth(c) => match &c.client_id {
+                Some(id) => format!("OAuth client {id}"),
+                None => "OAuth client".into(),
+            },
+            Credentials::ApiKey(k) => format!("API key (tailnet {})", k.tailnet),
+        }
+    }
+}
+
+/// Why no usable credentials were found.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialsError {
+    /// No credentials in any of the places looked at.
+    #[error(
+        "no Tailscale API credentials: pass --oauth-secret-file, --credentials-file or \
+--api-key-file, or set TS_API_CLIENT_SECRET, TAILSCALE_OAUTH_CLIENT_SECRET or TAILSCALE_API_KEY"
+    )]
+    None,
+    /// A credentials file is missing or unreadable.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// What was found is not the kind of credential its place holds.
+    #[error(transparent)]
+    Material(#[from] MaterialError),
+}
 
 /// The places credentials may come from (the CLI fills this from flags).
 #[derive(Clone, Debug, Default)]
@@ -39,15 +97,39 @@ pub struct Sources {
     pub tailnet: Option<String>,
 }
 
-/// Credentials and a description of where they came from (for logs).
+/// Where the credentials in use came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// `--oauth-secret-file`.
+    OAuthSecretFile(PathBuf),
+    /// `--credentials-file` (it carries its own client id and tailnet).
+    CredentialsFile(PathBuf),
+    /// `--api-key-file`.
+    ApiKeyFile(PathBuf),
+    /// An environment variable.
+    Env(&'static str),
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Place::OAuthSecretFile(p) => write!(f, "--oauth-secret-file {}", p.display()),
+            Place::CredentialsFile(p) => write!(f, "--credentials-file {}", p.display()),
+            Place::ApiKeyFile(p) => write!(f, "--api-key-file {}", p.display()),
+            Place::Env(n) => f.write_str(n),
+        }
+    }
+}
+
+/// Credentials and where they came from.
 pub struct Resolved {
     /// What to authenticate with.
     pub credentials: Credentials,
-    /// "--oauth-secret-file /run/…", "TS_API_CLIENT_SECRET", …
-    pub source: String,
+    /// Where they were found.
+    pub from: Place,
 }
 
-fn read_secret_file(path: &Path) -> Result<Zeroizing<String>, Error> {
+fn read_secret_file(path: &Path) -> Result<Zeroizing<String>, CredentialsError> {
     let origin = Origin::from_arg(path);
     let bytes = source::read_limited(&origin, SECRET_FILE_LIMIT, "a secret file")?;
     let text = std::str::from_utf8(&bytes).map_err(|_| MaterialError::NotText {
@@ -68,7 +150,8 @@ fn first_env(
     })
 }
 
-fn oauth(origin: &str, value: &str, wanted: &'static str) -> Result<Material, Error> {
+/// `value` as an OAuth client secret, or a message naming the kind found instead.
+fn oauth(origin: &str, value: &str, wanted: &'static str) -> Result<Material, CredentialsError> {
     match material::classify_str(origin, value)? {
         m @ Material::OAuth(_) => Ok(m),
         other => Err(MaterialError::WrongType {
@@ -81,79 +164,90 @@ fn oauth(origin: &str, value: &str, wanted: &'static str) -> Result<Material, Er
     }
 }
 
-/// Reads and classifies one source, when it is the one chosen.
-type Loader<'a> = Box<dyn FnOnce() -> Result<Material, Error> + 'a>;
+/// `value` as an API key, or a message naming the kind found instead.
+fn api_key(origin: &str, value: &str) -> Result<Material, CredentialsError> {
+    match material::classify_str(origin, value)? {
+        m @ Material::ApiKey(_) => Ok(m),
+        other => Err(MaterialError::WrongType {
+            origin: origin.into(),
+            key: "the API key".into(),
+            found: format!("an {}", other.kind()),
+            expected: "a tskey-api-… API key",
+        }
+        .into()),
+    }
+}
 
-/// Finds the credentials. `env` looks up an environment variable (injectable for tests).
-pub fn resolve(src: &Sources, env: &dyn Fn(&str) -> Option<String>) -> Result<Resolved, Error> {
-    let mut found: Vec<(String, Loader<'_>)> = Vec::new();
+/// Reads and classifies the chosen place.
+fn load(from: &Place, env_value: Option<&str>) -> Result<Material, CredentialsError> {
+    match from {
+        Place::OAuthSecretFile(f) => {
+            oauth(&f.display().to_string(), &read_secret_file(f)?, "the file")
+        }
+        Place::ApiKeyFile(f) => api_key(&f.display().to_string(), &read_secret_file(f)?),
+        Place::CredentialsFile(f) => {
+            let origin = Origin::from_arg(f);
+            let bytes = source::read_limited(&origin, material::ENV_FILE_LIMIT, "an env file")?;
+            let entries = material::parse_env(&origin.to_string(), &bytes)?;
+            Ok(material::classify_map(
+                &origin.to_string(),
+                &entries,
+                Want::ApiCredentials,
+            )?)
+        }
+        Place::Env(n) => {
+            let v = env_value.unwrap_or_default();
+            if *n == "TAILSCALE_API_KEY" {
+                api_key(n, v)
+            } else {
+                oauth(n, v, n)
+            }
+        }
+    }
+}
+
+/// Finds the credentials. `env` looks up an environment variable (the CLI passes the process
+/// environment; tests pass their own).
+pub fn resolve(
+    src: &Sources,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Resolved, CredentialsError> {
+    let mut found: Vec<(Place, Option<Zeroizing<String>>)> = Vec::new();
     if let Some(f) = &src.oauth_secret_file {
-        found.push((
-            format!("--oauth-secret-file {}", f.display()),
-            Box::new(move || {
-                let s = read_secret_file(f)?;
-                oauth(&f.display().to_string(), &s, "the file")
-            }),
-        ));
+        found.push((Place::OAuthSecretFile(f.clone()), None));
     }
     for name in ["TS_API_CLIENT_SECRET", "TAILSCALE_OAUTH_CLIENT_SECRET"] {
         if let Some((n, v)) = first_env(env, &[name]) {
-            found.push((n.to_owned(), Box::new(move || oauth(n, &v, n))));
+            found.push((Place::Env(n), Some(v)));
         }
     }
     if let Some(f) = &src.credentials_file {
-        found.push((
-            format!("--credentials-file {}", f.display()),
-            Box::new(move || {
-                let origin = Origin::from_arg(f);
-                let bytes = source::read_limited(&origin, material::ENV_FILE_LIMIT, "an env file")?;
-                let entries = material::parse_env(&origin.to_string(), &bytes)?;
-                Ok(material::classify_map(
-                    &origin.to_string(),
-                    &entries,
-                    Want::ApiCredentials,
-                )?)
-            }),
-        ));
+        found.push((Place::CredentialsFile(f.clone()), None));
     }
-    let api_key = |origin: &str, v: &str| -> Result<Material, Error> {
-        match material::classify_str(origin, v)? {
-            m @ Material::ApiKey(_) => Ok(m),
-            other => Err(MaterialError::WrongType {
-                origin: origin.into(),
-                key: "the API key".into(),
-                found: format!("an {}", other.kind()),
-                expected: "a tskey-api-… API key",
-            }
-            .into()),
-        }
-    };
     if let Some(f) = &src.api_key_file {
-        found.push((
-            format!("--api-key-file {}", f.display()),
-            Box::new(move || api_key(&f.display().to_string(), &read_secret_file(f)?)),
-        ));
+        found.push((Place::ApiKeyFile(f.clone()), None));
     }
     if let Some((n, v)) = first_env(env, &["TAILSCALE_API_KEY"]) {
-        found.push((n.to_owned(), Box::new(move || api_key(n, &v))));
+        found.push((Place::Env(n), Some(v)));
     }
 
-    let mut sources = found.into_iter();
-    let Some((source, load)) = sources.next() else {
-        return Err(MintError::NoCredentials.into());
+    let mut places = found.into_iter();
+    let Some((from, value)) = places.next() else {
+        return Err(CredentialsError::None);
     };
-    let ignored: Vec<String> = sources.map(|(s, _)| s).collect();
+    let ignored: Vec<String> = places.map(|(s, _)| s.to_string()).collect();
     if !ignored.is_empty() {
         log::warn(format!(
-            "using credentials from {source}; ignoring {}",
+            "using credentials from {from}; ignoring {}",
             ignored.join(", ")
         ));
     }
-    let credentials = match load()? {
+    let own_ids = matches!(from, Place::CredentialsFile(_));
+    let credentials = match load(&from, value.as_ref().map(|v| v.as_str()))? {
         Material::OAuth(mut c) => {
             // A credentials file carries its own id (or the secret's); otherwise an id given
             // by flag or env wins over the one embedded in the secret.
-            if !source.starts_with("--credentials-file") {
+            if !own_ids {
                 let given = src
                     .oauth_client_id
                     .clone()
@@ -175,25 +269,19 @@ pub fn resolve(src: &Sources, env: &dyn Fn(&str) -> Option<String>) -> Result<Re
                 .or_else(|| env("TAILSCALE_TAILNET"))
                 .filter(|t| !t.trim().is_empty())
             {
-                if !source.starts_with("--credentials-file") || k.tailnet == "-" {
+                if !own_ids || k.tailnet == "-" {
                     k.tailnet = t.trim().to_owned();
                 }
             }
-            Credentials::ApiKey(ApiKey {
-                key: k.key,
-                tailnet: k.tailnet,
-            })
+            Credentials::ApiKey(k)
         }
-        Material::AuthKey(_) => return Err(MintError::NoCredentials.into()),
+        Material::AuthKey(_) => return Err(CredentialsError::None),
     };
     log::info(format!(
-        "credentials: {} from {source}",
+        "credentials: {} from {from}",
         credentials.describe()
     ));
-    Ok(Resolved {
-        credentials,
-        source,
-    })
+    Ok(Resolved { credentials, from })
 }
 
 #[cfg(test)]
@@ -217,9 +305,9 @@ mod tests {
                     "oauth {} {} from {}",
                     c.client_id.unwrap_or_default(),
                     &c.secret[..18],
-                    r.source.split(' ').next().unwrap_or("")
+                    r.from.to_string().split(' ').next().unwrap_or("")
                 ),
-                Credentials::ApiKey(k) => format!("api {} from {}", k.tailnet, r.source),
+                Credentials::ApiKey(k) => format!("api {} from {}", k.tailnet, r.from),
             })
             .map_err(|e| e.to_string())
     }

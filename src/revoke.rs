@@ -1,0 +1,202 @@
+//! `revoke`, the undo of `provision` (for `ExecStopPost=`): revoke the key a name's record
+//! holds, optionally delete the devices that joined with it and remove the file, and record
+//! what happened — the failure too.
+//!
+//! Credentials come from a source given now, else from credentials given now (flags or
+//! environment), else from the source the record names. The API is always the configured one
+//! (flag, environment, default, or the credentials' own `?baseURL=`): never a URL read from the
+//! record, so a credential cannot be sent to an address a record (or whoever wrote it) chose.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::credentials::{Credentials, CredentialsError};
+use crate::error::Error;
+use crate::log;
+use crate::mint::{ApiSettings, Deleted, Minter};
+use crate::provision::material_from_source;
+use crate::sink;
+use crate::sops::{Format, Identities};
+use crate::state::{self, MaterialKind, Record, RunResult, Timestamp};
+
+/// What to revoke, and what else to undo.
+#[derive(Debug)]
+pub struct Request {
+    /// The record's name.
+    pub name: String,
+    /// The state directory.
+    pub state_dir: PathBuf,
+    /// Also delete the devices that joined with the key.
+    pub delete_device: bool,
+    /// Also remove the provisioned file.
+    pub remove_file: bool,
+}
+
+/// Where the credentials may come from, in order.
+pub struct CredentialsFrom<'a> {
+    /// A source given for this run (`--source`, `--key`), decrypted like `provision` does.
+    pub source: Option<(PathBuf, Option<String>)>,
+    /// The sops format of a source, if forced.
+    pub input_type: Option<Format>,
+    /// Credentials given for this run (flags, environment), or why there are none.
+    pub given: Result<Credentials, CredentialsError>,
+    /// Identities for a source.
+    pub identities: &'a dyn Fn() -> Identities,
+}
+
+/// What `revoke` did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The key was revoked now (or the API no longer knew it).
+    Revoked { id: String },
+    /// The key had been revoked before.
+    AlreadyRevoked { id: String },
+    /// The current key was not minted by tskeyctl; there is nothing to revoke.
+    NotMinted,
+}
+
+/// Runs `revoke` for one name, under its lock. A failure is recorded in the state too.
+pub fn revoke(req: &Request, creds: CredentialsFrom, api: &ApiSettings) -> Result<Outcome, Error> {
+    let locked = state::lock(&req.state_dir, &req.name)?;
+    let mut rec = locked.load()?.ok_or_else(|| {
+        Error::NoState(format!(
+            "{}: no state recorded for {:?} (nothing was provisioned under that name)",
+            req.state_dir.display(),
+            req.name
+        ))
+    })?;
+    let result = revoke_recorded(req, &mut rec, creds, api);
+    if let Err(e) = &result {
+        rec.result = Some(RunResult::Error);
+        rec.exit_code = Some(e.exit_code());
+        rec.error = Some(format!("revoke: {e}"));
+        rec.last_run = Some(Timestamp::now());
+    }
+    match (locked.save(&rec), result) {
+        (Ok(()), r) => r,
+        (Err(save), Ok(_)) => Err(save.into()),
+        (Err(save), Err(e)) => {
+            log::warn(format!("could not record the failure: {save}"));
+            Err(e)
+        }
+    }
+}
+
+fn revoke_recorded(
+    req: &Request,
+    rec: &mut Record,
+    creds: CredentialsFrom,
+    api: &ApiSettings,
+) -> Result<Outcome, Error> {
+    let live = rec.live_minted_key().map(str::to_owned);
+    // The API is needed for the live key, and for the keys of lost create replies an earlier
+    // run recorded by marker.
+    let mut api_with = match (&live, rec.lost_markers.is_empty()) {
+        (None, true) => None,
+        _ => {
+            let creds = credentials_for(rec, creds)?;
+            let url = api.url_for(Some(&creds));
+            if let Some(recorded) = rec.api_url.as_deref().filter(|u| *u != url) {
+                log::info(format!(
+                    "{} was minted through {recorded}; revoking through the configured API {url}",
+                    live.as_deref()
+                        .map_or("a key".into(), |id| format!("key {id}"))
+                ));
+            }
+            let minter = api.minter(Some(&creds))?;
+            Some((minter, creds))
+        }
+    };
+    if let Some((minter, creds)) = &mut api_with {
+        for marker in rec.lost_markers.clone() {
+            let n = minter.revoke_marked(creds, &marker)?;
+            log::info(format!(
+                "revoked {n} key(s) left by a lost create reply ({marker})"
+            ));
+            rec.lost_markers.retain(|m| *m != marker);
+        }
+    }
+    let outcome = match (rec.minted, rec.key_id.clone(), rec.revoked, &mut api_with) {
+        (true, Some(id), None, Some((minter, creds))) => {
+            let (minter, creds) = (minter, &*creds);
+            match minter.revoke_key(creds, &id)? {
+                Deleted::Removed => log::info(format!("revoked key {id}")),
+                Deleted::AlreadyGone => log::info(format!("key {id} was already gone")),
+            }
+            if req.delete_device {
+                delete_devices(minter, creds, rec)?;
+            }
+            rec.revoked = Some(Timestamp::now());
+            rec.note_revoked(&id);
+            Outcome::Revoked { id }
+        }
+        (true, Some(id), Some(when), _) => {
+            log::info(format!("key {id} was revoked at {when}"));
+            Outcome::AlreadyRevoked { id }
+        }
+        _ => {
+            log::warn(format!(
+                "{}: the current key was not minted by tskeyctl; nothing to revoke",
+                req.name
+            ));
+            Outcome::NotMinted
+        }
+    };
+    if req.remove_file && sink::remove(&rec.out)? {
+        log::info(format!("removed {}", rec.out.display()));
+    }
+    Ok(outcome)
+}
+
+/// The credentials, in the order of [`CredentialsFrom`].
+fn credentials_for(rec: &Record, from: CredentialsFrom) -> Result<Credentials, Error> {
+    let from_source = |src: &PathBuf, key: Option<&str>| -> Result<Credentials, Error> {
+        let m = material_from_source(src, key, from.input_type, from.identities)?;
+        Credentials::from_material(m).ok_or_else(|| {
+            Error::Config(format!(
+                "{}: holds an auth key, not API credentials; give --oauth-secret-file, \
+--credentials-file or --api-key-file to revoke",
+                src.display()
+            ))
+        })
+    };
+    if let Some((src, key)) = &from.source {
+        return from_source(src, key.as_deref());
+    }
+    match from.given {
+        Ok(c) => Ok(c),
+        Err(e) => match &rec.source {
+            Some(src) if rec.material != Some(MaterialKind::AuthKey) => {
+                from_source(src, rec.source_key.as_deref())
+            }
+            _ => Err(e.into()),
+        },
+    }
+}
+
+/// Deletes the devices that joined with the record's key: same tags and ephemeral flag,
+/// created after the key.
+fn delete_devices(minter: &mut Minter, creds: &Credentials, rec: &Record) -> Result<(), Error> {
+    let ephemeral = rec.flags.map(|f| f.ephemeral);
+    let mut want_tags = rec.tags.clone();
+    want_tags.sort();
+    for d in minter.list_devices(creds)? {
+        let mut tags = d.tags.clone();
+        tags.sort();
+        let joined = d.created.as_deref().and_then(Timestamp::parse);
+        let after_key = match (rec.created, joined) {
+            (Some(k), Some(j)) => j.0 + Duration::from_secs(1) >= k.0,
+            _ => false,
+        };
+        if after_key && tags == want_tags && ephemeral.is_none_or(|e| e == d.is_ephemeral) {
+            let id = if d.node_id.is_empty() {
+                &d.id
+            } else {
+                &d.node_id
+            };
+            minter.delete_device(creds, id)?;
+            log::info(format!("deleted device {id} ({})", d.hostname));
+        }
+    }
+    Ok(())
+}
