@@ -106,16 +106,16 @@ pub fn kind(origin: &Origin, bytes: &[u8], opts: &OpenOptions) -> Kind {
 }
 
 /// Opens `data` (read from `origin`) as [`kind`] says. `ids` is called at most once, and only
-/// when something is encrypted.
-pub fn open(
+/// when something is encrypted; its error (an explicit `-i` that cannot be used) ends the open.
+pub fn open<E: From<DecodeError>>(
     origin: &Origin,
     data: Zeroizing<Vec<u8>>,
     opts: &OpenOptions,
-    ids: &mut dyn FnMut() -> Identities,
-) -> Result<Opened, DecodeError> {
+    ids: &mut dyn FnMut() -> Result<Identities, E>,
+) -> Result<Opened, E> {
     Ok(match kind(origin, &data, opts) {
         Kind::Sops(format) => {
-            let ids = ids();
+            let ids = ids()?;
             if opts.ignore_mac {
                 log::warn(format!(
                     "{origin}: --ignore-mac: the MAC is not verified, the content may have been tampered with"
@@ -126,7 +126,7 @@ pub fn open(
             };
             Opened::Sops(sops::decrypt(origin, &data, format, &ids, decrypt)?)
         }
-        Kind::Age => Opened::Age(sops::decrypt_age(origin, &data, &ids())?),
+        Kind::Age => Opened::Age(sops::decrypt_age(origin, &data, &ids()?)?),
         Kind::Plain => Opened::Plain(data),
     })
 }
@@ -190,7 +190,7 @@ mod tests {
             &opts(None, IfPlain::Keep),
             &mut || {
                 called = true;
-                Identities::default()
+                Ok::<_, DecodeError>(Identities::default())
             },
         );
         match opened {
@@ -206,7 +206,7 @@ mod tests {
             &file("/x/k.yaml"),
             Zeroizing::new(b"a: 1\n".to_vec()),
             &opts(None, IfPlain::ReadAsSops),
-            &mut Identities::default,
+            &mut || Ok::<_, DecodeError>(Identities::default()),
         )
         .err()
         .map(|e| e.to_string());

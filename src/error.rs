@@ -14,6 +14,7 @@ use crate::mint::MintError;
 use crate::sink::SinkError;
 use crate::sops::DecodeError;
 use crate::sops::encrypt::EncryptError;
+use crate::sops::identities::IdentityError;
 use crate::source::SourceError;
 use crate::state::StateError;
 
@@ -48,6 +49,9 @@ pub enum Error {
     /// Parsing or converting an ssh key.
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// An explicit identity file (`-i`) that cannot be used.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
     /// Writing an output file.
     #[error(transparent)]
     Sink(#[from] SinkError),
@@ -96,15 +100,12 @@ impl Error {
                 CredentialsError::Source(s) => source_code(s),
                 CredentialsError::Material(_) => code::DATA,
             },
-            Error::Key(e) => match e {
-                KeyError::PassphraseRequired { .. } | KeyError::WrongPassphrase { .. } => {
-                    code::NO_PERM
-                }
-                KeyError::NoEd25519 { .. }
-                | KeyError::NotEd25519 { .. }
-                | KeyError::SecurityKey { .. }
-                | KeyError::Malformed { .. }
-                | KeyError::InvalidPoint { .. } => code::DATA,
+            Error::Key(e) => key_code(e),
+            Error::Identity(e) => match e {
+                IdentityError::Source(s) => source_code(s),
+                IdentityError::Key(k) => key_code(k),
+                e if e.is_permission() => code::NO_PERM,
+                _ => code::DATA,
             },
             Error::Sink(_) | Error::Stdout(_) => code::CANT_CREATE,
             Error::State(e) => match e {
@@ -144,6 +145,7 @@ impl Error {
             Error::Install(e) => match e.class() {
                 InstallClass::Read => match e.read_source() {
                     Some(SourceError::TooLarge { .. }) => code::DATA,
+                    Some(SourceError::LooksLikeSecret { .. }) => code::USAGE,
                     _ => code::NO_INPUT,
                 },
                 InstallClass::Data => code::DATA,
@@ -174,5 +176,17 @@ fn source_code(e: &SourceError) -> u8 {
         | SourceError::IsDirectory { .. }
         | SourceError::Unreadable { .. } => code::NO_INPUT,
         SourceError::TooLarge { .. } => code::DATA,
+        SourceError::LooksLikeSecret { .. } => code::USAGE,
+    }
+}
+
+fn key_code(e: &KeyError) -> u8 {
+    match e {
+        KeyError::PassphraseRequired { .. } | KeyError::WrongPassphrase { .. } => code::NO_PERM,
+        KeyError::NoEd25519 { .. }
+        | KeyError::NotEd25519 { .. }
+        | KeyError::SecurityKey { .. }
+        | KeyError::Malformed { .. }
+        | KeyError::InvalidPoint { .. } => code::DATA,
     }
 }

@@ -72,7 +72,7 @@ fn skipped_note(skipped: &[String]) -> String {
     if skipped.is_empty() {
         String::new()
     } else {
-        format!(" (skipped: {})", skipped.join(", "))
+        format!(" (skipped: {})", crate::log::bounded::list(skipped, ", "))
     }
 }
 

@@ -2,7 +2,10 @@
 //!
 //! Every line goes to stderr so stdout stays byte-exact output (recipients, keys, decrypted
 //! documents). Callers pass paths, recipients, key ids and fingerprints — never secret values;
-//! there is no API here that takes a secret type.
+//! there is no API here that takes a secret type. Every line is capped at about 1 KB
+//! ([`bounded::cap`]).
+
+pub mod bounded;
 
 use std::sync::atomic::{AtomicI8, Ordering};
 
@@ -21,20 +24,20 @@ pub fn level() -> i8 {
 /// Prints a warning unless `-q` was given.
 pub fn warn(msg: impl std::fmt::Display) {
     if level() >= 0 {
-        eprintln!("tskeyctl: warning: {msg}");
+        eprintln!("tskeyctl: warning: {}", bounded::cap(&msg.to_string()));
     }
 }
 
 /// Prints an informational line at `-v`.
 pub fn info(msg: impl std::fmt::Display) {
     if level() >= 1 {
-        eprintln!("tskeyctl: {msg}");
+        eprintln!("tskeyctl: {}", bounded::cap(&msg.to_string()));
     }
 }
 
 /// Prints a debug line at `-vv`.
 pub fn debug(msg: impl std::fmt::Display) {
     if level() >= 2 {
-        eprintln!("tskeyctl: debug: {msg}");
+        eprintln!("tskeyctl: debug: {}", bounded::cap(&msg.to_string()));
     }
 }

@@ -41,7 +41,7 @@ pub struct CredentialsFrom<'a> {
     /// Credentials given for this run (flags, environment), or why there are none.
     pub given: Result<Credentials, CredentialsError>,
     /// Identities for a source.
-    pub identities: &'a dyn Fn() -> Identities,
+    pub identities: &'a dyn Fn() -> Result<Identities, Error>,
 }
 
 /// What `revoke` did.
@@ -69,7 +69,7 @@ pub fn revoke(req: &Request, creds: CredentialsFrom, api: &ApiSettings) -> Resul
     if let Err(e) = &result {
         rec.result = Some(RunResult::Error);
         rec.exit_code = Some(e.exit_code());
-        rec.error = Some(format!("revoke: {e}"));
+        rec.error = Some(log::bounded::cap(&format!("revoke: {e}")));
         rec.last_run = Some(Timestamp::now());
     }
     match (locked.save(&rec), result) {

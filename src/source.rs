@@ -4,6 +4,8 @@
 //! input is refused before it is held in memory (so a 50 MB file given as an ssh key costs at most
 //! the limit). Buffers are zeroizing because an input may be a private key or plaintext. `-` means
 //! standard input. Errors name the file and map to exit 66 (missing/unreadable) or 65 (too large).
+//! A "path" that is really a pasted secret (`tskey-…`, `AGE-SECRET-KEY-…`, a PEM block) is refused
+//! as a usage error without being echoed ([`looks_like_secret`]).
 
 use std::fmt;
 use std::io::{self, Read};
@@ -52,6 +54,19 @@ pub enum SourceError {
     /// Permission or other I/O failure.
     #[error("{origin}: cannot read: {source}")]
     Unreadable { origin: Origin, source: io::Error },
+    /// A path argument that is a secret pasted where a file name belongs. Neither the value nor
+    /// anything derived from it is kept: only the flag that received it.
+    #[error(
+        "{flag}: this looks like a secret, {}: put it in a 0600 file{}",
+        if *.path { "not a file name" } else { "and secrets are never taken from the command line" },
+        env_hint(.env)
+    )]
+    LooksLikeSecret {
+        flag: String,
+        env: Option<&'static str>,
+        /// Whether the flag takes a path (else another value, such as a client id).
+        path: bool,
+    },
     /// The input is larger than this kind of input can be.
     #[error("{origin}: larger than {limit} bytes, which is too large for {what}")]
     TooLarge {
@@ -59,6 +74,36 @@ pub enum SourceError {
         limit: u64,
         what: &'static str,
     },
+}
+
+fn env_hint(env: &Option<&'static str>) -> String {
+    env.map(|e| format!(" (or {e})")).unwrap_or_default()
+}
+
+/// True when `arg` looks like a secret rather than a file name: a Tailscale key (`tskey-…` with
+/// no `/` or `.` before any `?query`, or any path component shaped like a whole key), an age
+/// identity (`AGE-SECRET-KEY-…`, `AGE-PLUGIN-…`), or a PEM block. A file may still be named
+/// `tskey-client.env` or `./tskey-auth-key`.
+pub fn looks_like_secret(arg: &std::ffi::OsStr) -> bool {
+    let s = arg.to_string_lossy();
+    let t = s.trim_start();
+    if t.contains("-----BEGIN") {
+        return true;
+    }
+    let upper = t.get(..15).unwrap_or(t).to_ascii_uppercase();
+    if upper.starts_with("AGE-SECRET-KEY-") || upper.starts_with("AGE-PLUGIN-") {
+        return true;
+    }
+    let head = t.split('?').next().unwrap_or_default();
+    (t.starts_with("tskey-") && !head.contains(['/', '.'])) || head.split('/').any(key_shaped)
+}
+
+/// `tskey-<kind>-<id>-<secret>` with ASCII letters and digits and a secret part of 16 or more
+/// characters: no file is named like that by chance (the full grammar is `material::grammar`).
+fn key_shaped(c: &str) -> bool {
+    let parts: Vec<&str> = c.split('-').collect();
+    let alnum = |p: &&str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric());
+    parts.len() == 4 && parts[0] == "tskey" && parts[1..].iter().all(alnum) && parts[3].len() >= 16
 }
 
 /// Reads all of `origin`, refusing more than `limit` bytes. `what` names the expected content
@@ -80,6 +125,17 @@ pub fn read_limited(
             source,
         },
     };
+    if let Origin::File(p) = origin {
+        // Paths from the environment (SOPS_AGE_KEY_FILE=…) or a library caller get the same
+        // check as flags (`cli` checks those first, naming the flag).
+        if looks_like_secret(p.as_os_str()) {
+            return Err(SourceError::LooksLikeSecret {
+                flag: format!("a path given for {what}"),
+                env: None,
+                path: true,
+            });
+        }
+    }
     let mut buf = Zeroizing::new(Vec::new());
     let read = match origin {
         Origin::Stdin => io::stdin().lock().take(limit + 1).read_to_end(&mut buf),

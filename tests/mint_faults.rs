@@ -365,7 +365,7 @@ fn wrong_tailnet_is_404_exit_78_not_a_credentials_error() {
     );
     assert!(
         run.stderr.contains(
-            "check --tailnet (nope.example) and --api-url; a 404 is not a credentials problem"
+            "check the tailnet (nope.example) and --api-url; a 404 is not a credentials problem"
         ),
         "{}",
         run.stderr

@@ -9,6 +9,7 @@ mod generate;
 mod install;
 mod keys;
 pub mod mint;
+mod paths;
 mod provision;
 mod sops;
 mod status;
@@ -76,10 +77,21 @@ enum Command {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let warnings = harden::process();
-    let cli = match Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match parse(&args) {
         Ok(cli) => cli,
-        Err(e) => {
-            let _ = e.print();
+        Err(Parse::Secret(e)) => {
+            eprintln!("tskeyctl: error: {e}");
+            return ExitCode::from(e.exit_code());
+        }
+        Err(Parse::Clap(e)) => {
+            let text = e.render().to_string();
+            let redacted = paths::redact(&text, &args);
+            if redacted == text {
+                let _ = e.print();
+            } else {
+                eprint!("{redacted}");
+            }
             return ExitCode::from(if e.use_stderr() {
                 code::USAGE
             } else {
@@ -101,10 +113,30 @@ pub fn main() -> ExitCode {
             ExitCode::from(code::OK)
         }
         Err(e) => {
-            eprintln!("tskeyctl: error: {e}");
+            eprintln!(
+                "tskeyctl: error: {}",
+                crate::log::bounded::cap(&e.to_string())
+            );
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+enum Parse {
+    /// Clap's own error (or `--help` / `--version`).
+    Clap(clap::Error),
+    /// A secret where a path belongs.
+    Secret(Error),
+}
+
+/// Clap's parse, then the path check on the raw matches.
+fn parse(args: &[std::ffi::OsString]) -> Result<Cli, Parse> {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    let mut m = cmd.try_get_matches_from_mut(args).map_err(Parse::Clap)?;
+    // Before anything is logged or read: no secret where a path belongs.
+    paths::check(&cmd, &m).map_err(Parse::Secret)?;
+    <Cli as clap::FromArgMatches>::from_arg_matches_mut(&mut m)
+        .map_err(|e| Parse::Clap(e.format(&mut cmd)))
 }
 
 fn run(command: Command) -> Result<ExitCode, Error> {

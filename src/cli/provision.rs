@@ -16,7 +16,7 @@ use crate::log;
 use crate::perm;
 use crate::provision::{self, MintWith, OutputFormat, Request};
 use crate::revoke::{self, CredentialsFrom};
-use crate::sink::WriteOptions;
+use crate::sink::{SinkError, WriteOptions};
 use crate::sops::{Format, Identities};
 use crate::state;
 
@@ -174,7 +174,7 @@ pub fn provision(a: ProvisionArgs) -> Result<(), Error> {
         )));
     }
     // A device, FIFO, directory or untrusted directory at --out fails before anything is read.
-    crate::sink::preflight(&a.out, &write)?;
+    crate::sink::preflight(&a.out, &write).map_err(|e| offer_mkdir(e.into(), &a.out))?;
     let source = absolute(&a.source)?;
     let req = Request {
         name: name_of(a.name.as_ref(), &a.out)?,
@@ -191,9 +191,30 @@ pub fn provision(a: ProvisionArgs) -> Result<(), Error> {
     let identities = || load_identities(&a.identity);
     let mut load =
         || provision::material_from_source(&source, a.key.as_deref(), a.input_type, &identities);
-    let outcome = provision::provision(&req, &mut load, &MintWith { key, api })?;
+    let outcome = provision::provision(&req, &mut load, &MintWith { key, api })
+        .map_err(|e| offer_mkdir(e, &req.out))?;
     log::info(format!("{}: {outcome:?}", req.out.display()));
     Ok(())
+}
+
+/// Only provision has `--mkdir`, so only its message about a missing output directory names it
+/// (the directory is first met when the output is locked, or when it is written).
+fn offer_mkdir(e: Error, out: &Path) -> Error {
+    let hint = "create it, or pass --mkdir";
+    match e {
+        Error::Sink(SinkError::DirMissing { dir, .. }) if Some(dir.as_path()) == out.parent() => {
+            Error::Sink(SinkError::DirMissing { dir, hint })
+        }
+        Error::State(state::StateError::Write(SinkError::DirMissing { dir, .. }))
+            if Some(dir.as_path()) == out.parent() =>
+        {
+            Error::State(state::StateError::Write(SinkError::DirMissing {
+                dir,
+                hint,
+            }))
+        }
+        other => other,
+    }
 }
 
 /// Revoke the key `provision` recorded (404 = already gone), for `ExecStopPost=`.
@@ -261,7 +282,7 @@ pub fn revoke(a: RevokeArgs) -> Result<(), Error> {
     } else {
         a.credentials.resolve().map(|r| r.credentials)
     };
-    let identities = || -> Identities { load_identities(&a.identity) };
+    let identities = || -> Result<Identities, Error> { load_identities(&a.identity) };
     let outcome = revoke::revoke(
         &revoke::Request {
             name,

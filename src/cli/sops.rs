@@ -70,16 +70,20 @@ fn identity_sources(explicit: &[PathBuf]) -> Sources {
         ssh_key_file: var("SOPS_AGE_SSH_PRIVATE_KEY_FILE").map(PathBuf::from),
         host_key: Some(PathBuf::from(hostkey::DEFAULT_KEY)),
         passphrase: var("TSKEYCTL_IDENTITY_PASSPHRASE").or_else(|| var("SSH_TO_AGE_PASSPHRASE")),
+        cli: true,
     }
 }
 
-pub(crate) fn load_identities(explicit: &[PathBuf]) -> Identities {
-    let (ids, warnings) = Identities::load_from(&identity_sources(explicit));
+pub(crate) fn load_identities(explicit: &[PathBuf]) -> Result<Identities, Error> {
+    let (ids, warnings) = Identities::load_strict(&identity_sources(explicit))?;
     for w in warnings {
         log::warn(w);
     }
-    log::debug(format!("identities: {}", ids.recipients().join(", ")));
-    ids
+    log::debug(format!(
+        "identities: {}",
+        crate::log::bounded::list(&ids.recipients(), ", ")
+    ));
+    Ok(ids)
 }
 
 /// `decrypt -o`: mode 0600; a character device or FIFO at the target is written into, like
@@ -97,8 +101,8 @@ pub fn decrypt(a: DecryptArgs) -> Result<(), Error> {
     }
     let origin = Origin::from_arg(&a.file);
     let data = source::read_limited(&origin, SOPS_LIMIT, "a sops or age file")?;
-    // Identities first: their warnings come before anything about the file.
-    let mut ids = Some(load_identities(&a.identity));
+    // Identities first: their warnings (and an unusable -i) come before anything about the file.
+    let mut ids = Some(load_identities(&a.identity)?);
     // An explicit --input-type wins; otherwise an age header means an age file, and the
     // format comes from the name like sops (content sniffing only for names sops calls binary).
     let opts = OpenOptions {
@@ -112,7 +116,9 @@ pub fn decrypt(a: DecryptArgs) -> Result<(), Error> {
             "--extract/--key apply to sops files; this is a plain age file".into(),
         ));
     }
-    let out = match decode::open(&origin, data, &opts, &mut || ids.take().unwrap_or_default())? {
+    let out = match decode::open(&origin, data, &opts, &mut || {
+        Ok::<_, Error>(ids.take().unwrap_or_default())
+    })? {
         Opened::Sops(doc) => {
             let out_format = a.output_type.unwrap_or(doc.format());
             if let Some(x) = &a.extract {
@@ -285,7 +291,7 @@ pub fn updatekeys(a: UpdatekeysArgs) -> Result<(), Error> {
     let data = source::read_limited(&origin, SOPS_LIMIT, "a sops file")?;
     let format = format_of(&origin, a.input_type);
     let spec = enc::spec_for(a.config.as_deref(), &a.file)?;
-    let ids = load_identities(&a.identity);
+    let ids = load_identities(&a.identity)?;
     let out = enc::updatekeys(&origin, &data, format, &ids, &spec)?;
     write_encrypted(&a.file, &out, Special::Refuse)?;
     log::info(format!(

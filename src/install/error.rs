@@ -74,12 +74,13 @@ pub enum InstallError {
     Systemctl(String),
 }
 
+/// The first few errors (a manifest may hold hundreds of secrets), then "and N more".
 fn list(errors: &[InstallError]) -> String {
-    errors
+    let shown: Vec<String> = errors
         .iter()
         .map(|e| e.to_string().replace('\n', "\n    "))
-        .collect::<Vec<_>>()
-        .join("\n  - ")
+        .collect();
+    crate::log::bounded::list_of(&shown, "\n  - ", 400)
 }
 
 /// Exit-code classes of [`InstallError`], so `crate::error` can map them without knowing the

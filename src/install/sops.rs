@@ -108,6 +108,7 @@ impl SecretFiles for SopsDecoder {
             &self.ids,
             DecryptOptions::default(),
         )
+        .map_err(DecodeError::without_ignore_mac_hint)
         .map_err(file_err(&origin))?;
         Ok(Box::new(Decrypted(doc, origin)))
     }

@@ -86,8 +86,8 @@ impl Api {
             deadline,
             |b| {
                 let r: TokenReply = serde_json::from_slice(b).map_err(|e| e.to_string())?;
-                if !r.access_token.starts_with("tskey-") {
-                    return Err("access_token missing or not a tskey-…".into());
+                if !crate::material::is_api_key(&r.access_token) {
+                    return Err("access_token missing or not a well-formed API token".into());
                 }
                 Ok(r)
             },
@@ -166,8 +166,8 @@ TAILSCALE_BASE_URL (this is not a credentials problem)"
             deadline,
             |b| {
                 let c: Created = serde_json::from_slice(b).map_err(|e| e.to_string())?;
-                if !c.key.starts_with("tskey-auth-") || c.info.id.is_empty() {
-                    return Err("reply has no tskey-auth-… key or no id".into());
+                if !crate::material::is_auth_key(&c.key) || c.info.id.is_empty() {
+                    return Err("reply holds no well-formed auth key, or no id".into());
                 }
                 Ok(c)
             },
@@ -427,7 +427,7 @@ one) with that scope under Settings → OAuth clients"
                 endpoint,
                 server,
                 hint: format!(
-                    "check --tailnet ({tailnet}) and --api-url; a 404 is not a credentials problem"
+                    "check the tailnet ({tailnet}) and --api-url; a 404 is not a credentials problem"
                 ),
             },
             status => MintError::Refused {

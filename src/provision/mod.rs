@@ -103,7 +103,7 @@ pub fn provision(
             }
             r.result = Some(RunResult::Error);
             r.exit_code = Some(e.exit_code());
-            r.error = Some(e.to_string());
+            r.error = Some(log::bounded::cap(&e.to_string()));
             r.last_run = Some(now);
             if let Err(save) = locked.save(&r) {
                 log::warn(format!("could not record the failure: {save}"));
@@ -308,7 +308,7 @@ pub fn material_from_source(
     source: &Path,
     key: Option<&str>,
     input_type: Option<Format>,
-    ids: &dyn Fn() -> Identities,
+    ids: &dyn Fn() -> Result<Identities, Error>,
 ) -> Result<Material, Error> {
     let origin = Origin::from_arg(source);
     let name = origin.to_string();
@@ -318,7 +318,12 @@ pub fn material_from_source(
         if_plain: IfPlain::Keep,
         ignore_mac: false,
     };
-    let text = match decode::open(&origin, data, &opts, &mut || ids())? {
+    let opened = decode::open(&origin, data, &opts, &mut || ids()).map_err(|e| match e {
+        // provision has no --ignore-mac: the MAC error must not suggest it.
+        Error::Decode(d) => Error::Decode(d.without_ignore_mac_hint()),
+        other => other,
+    })?;
+    let text = match opened {
         Opened::Sops(doc) => {
             let format = doc.format();
             if let Some(k) = key {

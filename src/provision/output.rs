@@ -9,6 +9,7 @@ use zeroize::Zeroizing;
 use super::{OutputFormat, Request};
 use crate::error::Error;
 use crate::log;
+use crate::material;
 use crate::mint::MintedKey;
 use crate::sink::{self, WriteOptions};
 use crate::source::{self, Origin};
@@ -110,6 +111,8 @@ pub(super) fn render(
     key: &str,
     minted: Option<&MintedKey>,
 ) -> Result<Zeroizing<Vec<u8>>, Error> {
+    // Whatever the source or the API gave: one well-formed key, so every format is one line.
+    material::check_auth_key(&req.out.display().to_string(), key)?;
     let text = match req.format {
         OutputFormat::Raw => Zeroizing::new(format!("{key}\n")),
         OutputFormat::Env => Zeroizing::new(format!("{}={key}\n", req.env_name)),

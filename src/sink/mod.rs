@@ -91,9 +91,10 @@ impl Default for WriteOptions {
 /// Why the output could not be written. Every variant maps to exit 73.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
-    /// The directory is missing and `--mkdir` was not given.
-    #[error("{}: directory does not exist (create it, or pass --mkdir)", dir.display())]
-    DirMissing { dir: PathBuf },
+    /// The directory is missing (and not to be created). `hint` says what the command offers:
+    /// only `provision` has `--mkdir`.
+    #[error("{}: directory does not exist ({hint})", dir.display())]
+    DirMissing { dir: PathBuf, hint: &'static str },
     /// The directory is writable by group or others.
     #[error(
         "{}: directory is group- or world-writable (mode {mode:04o}); refusing to write a secret there",

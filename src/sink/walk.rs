@@ -186,6 +186,7 @@ pub fn open_dir(path: &Path, opts: WalkOptions) -> Result<Dir, SinkError> {
                 None => {
                     return Err(SinkError::DirMissing {
                         dir: path.to_path_buf(),
+                        hint: "create it first",
                     });
                 }
             },

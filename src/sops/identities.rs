@@ -3,8 +3,10 @@
 //!
 //! An OpenSSH ed25519 key yields two identities: its ssh-to-age conversion (X25519, what
 //! sops-nix encrypts to) and age's native `ssh-ed25519` identity (what sops ≥ 3.10 and agenix
-//! encrypt to), so a host opens its files whichever way they were made. A source that fails to
-//! load is a warning, never an error: the next source may still open the file.
+//! encrypt to), so a host opens its files whichever way they were made. An explicit `-i FILE`
+//! that cannot be used is an error that says why (missing: 66; an RSA, ECDSA or PKCS#8 key, a
+//! public key, an empty or garbled file: 65 naming the type found; a passphrase: 77); the other
+//! sources are warnings, since the next source may still open the file.
 //!
 //! The caller fills [`Sources`] (the CLI reads the environment variables); this module reads
 //! only the files named there.
@@ -15,8 +17,50 @@ use std::path::{Path, PathBuf};
 use age::secrecy::SecretString;
 use zeroize::Zeroizing;
 
-use crate::hostkey::HostKey;
-use crate::source::{self, Origin};
+use crate::hostkey::{HostKey, KeyError};
+use crate::source::{self, Origin, SourceError};
+
+/// Why an identity file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// Missing, unreadable or too large.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// An ssh key that is not a usable ed25519 private key (type named), or a damaged one.
+    #[error(transparent)]
+    Key(KeyError),
+    /// A passphrase-protected key or identity file, and no passphrase.
+    #[error("{origin}: {what} is passphrase-protected; {hint}")]
+    Passphrase {
+        origin: String,
+        what: &'static str,
+        hint: &'static str,
+    },
+    /// The passphrase did not open an age-encrypted identity file.
+    #[error("{origin}: wrong passphrase for the identity file")]
+    WrongPassphrase { origin: String },
+    /// Not an identity: what was found instead.
+    #[error("{origin}: {problem}")]
+    NotIdentity { origin: String, problem: String },
+}
+
+impl IdentityError {
+    /// True when a passphrase is missing or wrong (exit 77); everything else but a missing file
+    /// is bad data (65).
+    pub fn is_permission(&self) -> bool {
+        matches!(
+            self,
+            IdentityError::Passphrase { .. }
+                | IdentityError::WrongPassphrase { .. }
+                | IdentityError::Key(KeyError::WrongPassphrase { .. })
+        )
+    }
+}
+
+/// Where the passphrase comes from, for commands that read identities from the environment.
+const PASSPHRASE_ENV_HINT: &str = "set TSKEYCTL_IDENTITY_PASSPHRASE (or SSH_TO_AGE_PASSPHRASE)";
+/// For callers with no passphrase source (install).
+const NO_PASSPHRASE_HINT: &str = "this command cannot use passphrase-protected keys";
 
 /// Largest identity file read.
 const IDENTITY_LIMIT: u64 = 1 << 20;
@@ -35,7 +79,14 @@ pub struct Entry {
 #[derive(Default)]
 pub struct Identities {
     entries: Vec<Entry>,
+    /// Whether loaded from the CLI's sources (for "identities tried: (none: …)"); `None` when
+    /// built by hand.
+    cli: Option<bool>,
 }
+
+/// What gives `install` an identity.
+const MANIFEST_NONE_HINT: &str =
+    "no key from the manifest's sshKeyPaths / ageKeyFile could be loaded";
 
 /// Where identities come from, beyond explicit `-i` files. `Debug` omits the key material and
 /// the passphrase.
@@ -54,6 +105,10 @@ pub struct Sources {
     /// Passphrase for passphrase-protected ssh keys and age-encrypted identity files
     /// (`SSH_TO_AGE_PASSPHRASE`, `TSKEYCTL_IDENTITY_PASSPHRASE`).
     pub passphrase: Option<String>,
+    /// Whether these are the CLI's sources (`-i` and the environment), so messages may name
+    /// `-i`, `SOPS_AGE_KEY_FILE` and the passphrase variables; otherwise (`install`) they name
+    /// the manifest's `sshKeyPaths` / `ageKeyFile`.
+    pub cli: bool,
 }
 
 impl std::fmt::Debug for Sources {
@@ -66,45 +121,108 @@ impl std::fmt::Debug for Sources {
             .field("ssh_key_file", &self.ssh_key_file)
             .field("host_key", &self.host_key)
             .field("passphrase", &redacted(&self.passphrase))
+            .field("cli", &self.cli)
             .finish()
     }
 }
 
 impl Identities {
-    /// Loads from explicit sources.
+    /// Loads from explicit sources; every failure is a warning (sops-nix's lenient rule, for
+    /// `install`).
     pub fn load_from(src: &Sources) -> (Identities, Vec<String>) {
-        let mut ids = Identities::default();
+        let mut ids = Identities::for_sources(src);
         let mut warnings = Vec::new();
-        let pass = src.passphrase.as_deref();
         for p in &src.explicit {
-            if let Err(w) = ids.add_file(p, pass) {
-                warnings.push(w);
+            if let Err(w) = ids.add_file_from(p, src) {
+                warnings.push(w.to_string());
             }
         }
+        ids.add_implicit(src, &mut warnings);
+        (ids, warnings)
+    }
+
+    /// Loads from explicit sources; an explicit file that cannot be used is an error.
+    pub fn load_strict(src: &Sources) -> Result<(Identities, Vec<String>), IdentityError> {
+        let mut ids = Identities::for_sources(src);
+        let mut warnings = Vec::new();
+        for p in &src.explicit {
+            ids.add_file_from(p, src)?;
+        }
+        ids.add_implicit(src, &mut warnings);
+        Ok((ids, warnings))
+    }
+
+    fn for_sources(src: &Sources) -> Identities {
+        Identities {
+            entries: Vec::new(),
+            cli: Some(src.cli),
+        }
+    }
+
+    /// The identities tried, for "no identity can decrypt" messages: the recipients, or when
+    /// none was loaded, what would have provided one (naming only this command's sources).
+    pub fn tried(&self) -> Vec<String> {
+        let r = self.recipients();
+        if !r.is_empty() {
+            return r;
+        }
+        vec![match self.cli {
+            Some(true) => format!(
+                "(none: pass -i KEY, set SOPS_AGE_KEY_FILE, or run as root so {} is readable)",
+                crate::hostkey::DEFAULT_KEY
+            ),
+            Some(false) => format!("(none: {MANIFEST_NONE_HINT})"),
+            None => "(none)".into(),
+        }]
+    }
+
+    fn add_file_from(&mut self, p: &Path, src: &Sources) -> Result<(), IdentityError> {
+        let hint = if src.cli {
+            PASSPHRASE_ENV_HINT
+        } else {
+            NO_PASSPHRASE_HINT
+        };
+        self.add_file(p, src.passphrase.as_deref())
+            .map_err(|e| match e {
+                IdentityError::Key(KeyError::PassphraseRequired { origin }) => {
+                    IdentityError::Passphrase {
+                        origin: origin.to_string(),
+                        what: "private key",
+                        hint,
+                    }
+                }
+                IdentityError::Passphrase { origin, what, .. } => {
+                    IdentityError::Passphrase { origin, what, hint }
+                }
+                other => other,
+            })
+    }
+
+    /// The environment's sources and the host key: warnings only.
+    fn add_implicit(&mut self, src: &Sources, warnings: &mut Vec<String>) {
         if let Some(k) = &src.sops_age_key {
-            if let Err(w) = ids.add_age_text(k, "SOPS_AGE_KEY") {
-                warnings.push(w);
+            if let Err(w) = self.add_age_text(k, "SOPS_AGE_KEY") {
+                warnings.push(w.to_string());
             }
         }
         if let Some(p) = &src.sops_age_key_file {
-            if let Err(w) = ids.add_file(p, pass) {
+            if let Err(w) = self.add_file_from(p, src) {
                 warnings.push(format!("SOPS_AGE_KEY_FILE: {w}"));
             }
         }
         if let Some(p) = &src.ssh_key_file {
-            if let Err(w) = ids.add_file(p, pass) {
+            if let Err(w) = self.add_file_from(p, src) {
                 warnings.push(format!("SOPS_AGE_SSH_PRIVATE_KEY_FILE: {w}"));
             }
         }
         if let Some(p) = &src.host_key {
             if !src.explicit.contains(p) {
-                match ids.add_file(p, pass) {
-                    Err(w) if p.exists() => warnings.push(w),
+                match self.add_file_from(p, src) {
+                    Err(w) if p.exists() => warnings.push(w.to_string()),
                     _ => {}
                 }
             }
         }
-        (ids, warnings)
     }
 
     /// True when nothing was loaded.
@@ -147,7 +265,11 @@ impl Identities {
     }
 
     /// Adds `AGE-SECRET-KEY-1…` identities from text (keys.txt lines; `#` comments).
-    pub fn add_age_text(&mut self, text: &str, source: &str) -> Result<(), String> {
+    pub fn add_age_text(&mut self, text: &str, source: &str) -> Result<(), IdentityError> {
+        let not_identity = |problem: String| IdentityError::NotIdentity {
+            origin: source.into(),
+            problem,
+        };
         let mut found = 0;
         let mut skipped = Vec::new();
         for (n, line) in text.lines().enumerate() {
@@ -158,7 +280,7 @@ impl Identities {
             for word in line.split_whitespace() {
                 if word.starts_with("AGE-SECRET-KEY-1") {
                     let id: age::x25519::Identity = word.parse().map_err(|_| {
-                        format!("{source}: line {}: malformed age secret key", n + 1)
+                        not_identity(format!("line {}: malformed age secret key", n + 1))
                     })?;
                     self.entries.push(Entry {
                         recipient: id.to_public().to_string(),
@@ -167,16 +289,24 @@ impl Identities {
                     });
                     found += 1;
                 } else if word.starts_with("AGE-") {
+                    let kind: String = word
+                        .split('1')
+                        .next()
+                        .unwrap_or("AGE-")
+                        .chars()
+                        .take(40)
+                        .collect();
                     skipped.push(format!(
-                        "line {}: {} identities are not supported",
-                        n + 1,
-                        word.split('1').next().unwrap_or("AGE-")
-                    ));
-                } else {
-                    return Err(format!(
-                        "{source}: line {}: not an age identity (expected AGE-SECRET-KEY-1…)",
+                        "line {}: {kind} identities are not supported",
                         n + 1
                     ));
+                } else {
+                    return Err(not_identity(format!(
+                        "line {}: found {}, not an age identity (expected AGE-SECRET-KEY-1… or an \
+OpenSSH ed25519 private key)",
+                        n + 1,
+                        describe_line(line)
+                    )));
                 }
             }
         }
@@ -184,19 +314,18 @@ impl Identities {
             let note = if skipped.is_empty() {
                 String::new()
             } else {
-                format!(" ({})", skipped.join("; "))
+                format!(" ({})", crate::log::bounded::list(&skipped, "; "))
             };
-            return Err(format!("{source}: no usable age identity{note}"));
+            return Err(not_identity(format!("no usable age identity{note}")));
         }
         Ok(())
     }
 
     /// Adds the identities of a file: an OpenSSH private key, an age identity file, or an
     /// age-encrypted (passphrase) identity file.
-    pub fn add_file(&mut self, path: &Path, passphrase: Option<&str>) -> Result<(), String> {
+    pub fn add_file(&mut self, path: &Path, passphrase: Option<&str>) -> Result<(), IdentityError> {
         let origin = Origin::File(path.to_path_buf());
-        let data = source::read_limited(&origin, IDENTITY_LIMIT, "an identity file")
-            .map_err(|e| e.to_string())?;
+        let data = source::read_limited(&origin, IDENTITY_LIMIT, "an identity file")?;
         self.add_bytes(&origin, &data, passphrase)
     }
 
@@ -206,29 +335,48 @@ impl Identities {
         origin: &Origin,
         data: &[u8],
         passphrase: Option<&str>,
-    ) -> Result<(), String> {
+    ) -> Result<(), IdentityError> {
         let name = origin.to_string();
+        let not_identity = |problem: String| IdentityError::NotIdentity {
+            origin: name.clone(),
+            problem,
+        };
+        let trimmed = trim_ascii_start(data);
+        if trimmed.is_empty() {
+            return Err(not_identity(
+                "empty file, expected an OpenSSH ed25519 private key or age identity".into(),
+            ));
+        }
         let text = std::str::from_utf8(data);
         if let Ok(t) = text {
-            if t.contains("-----BEGIN OPENSSH PRIVATE KEY-----") {
+            // Any PEM private key goes to the ssh parser, which names RSA, ECDSA, DSA, PKCS#8
+            // and FIDO keys for what they are.
+            if t.contains("-----BEGIN ") && t.contains("PRIVATE KEY-----") {
                 let key = HostKey::from_openssh(origin, data, passphrase.map(str::as_bytes))
-                    .map_err(|e| e.to_string())?;
+                    .map_err(IdentityError::Key)?;
                 self.add_host_key(&key, &name);
                 return Ok(());
             }
         }
-        let trimmed = trim_ascii_start(data);
         if trimmed.starts_with(b"age-encryption.org/")
             || trimmed.starts_with(b"-----BEGIN AGE ENCRYPTED FILE-----")
         {
             // Decrypt now so the recipients are known and the passphrase is checked once.
             let mut plain = Zeroizing::new(Vec::new());
             let dec = age::Decryptor::new_buffered(age::armor::ArmoredReader::new(trimmed))
-                .map_err(|e| format!("{name}: {e}"))?;
-            let Some(p) = passphrase else {
-                return Err(format!(
-                    "{name}: passphrase-protected identity file; set TSKEYCTL_IDENTITY_PASSPHRASE"
+                .map_err(|e| not_identity(format!("damaged age-encrypted identity file: {e}")))?;
+            if !dec.is_scrypt() {
+                return Err(not_identity(
+                    "an age file encrypted to keys, not a passphrase-protected identity file"
+                        .into(),
                 ));
+            }
+            let Some(p) = passphrase else {
+                return Err(IdentityError::Passphrase {
+                    origin: name,
+                    what: "identity file",
+                    hint: PASSPHRASE_ENV_HINT,
+                });
             };
             let mut scrypt = age::scrypt::Identity::new(SecretString::from(p.to_string()));
             // sops's own test identity uses logN 18; allow up to 2^20 like age's CLI does.
@@ -236,22 +384,46 @@ impl Identities {
             let mut r = dec
                 .decrypt(std::iter::once(&scrypt as &dyn age::Identity))
                 .map_err(|e| match e {
-                    age::DecryptError::ExcessiveWork { required, .. } => {
-                        format!("{name}: identity file needs scrypt work factor 2^{required}, more than 2^20")
-                    }
-                    _ => format!("{name}: wrong passphrase for the identity file"),
+                    age::DecryptError::ExcessiveWork { required, .. } => not_identity(format!(
+                        "identity file needs scrypt work factor 2^{required}, more than 2^20"
+                    )),
+                    _ => IdentityError::WrongPassphrase {
+                        origin: name.clone(),
+                    },
                 })?;
             r.read_to_end(&mut plain)
-                .map_err(|e| format!("{name}: {e}"))?;
+                .map_err(|e| not_identity(format!("damaged age-encrypted identity file: {e}")))?;
             // Borrowed, not copied: `plain` is zeroized on drop whatever the outcome.
             let inner = std::str::from_utf8(&plain)
-                .map_err(|_| format!("{name}: decrypted identity file is not text"))?;
+                .map_err(|_| not_identity("decrypted identity file is not text".into()))?;
             return self.add_age_text(inner, &name);
         }
         match text {
             Ok(t) => self.add_age_text(t, &name),
-            Err(_) => Err(format!("{name}: not an identity file (binary data)")),
+            Err(_) => Err(not_identity(format!(
+                "found {} bytes of binary data, not an identity file",
+                data.len()
+            ))),
         }
+    }
+}
+
+/// What a line of a would-be identity file is, by shape only (never its content).
+fn describe_line(line: &str) -> String {
+    let first = line.split_whitespace().next().unwrap_or_default();
+    match first {
+        "ssh-ed25519" | "ssh-rsa" | "ssh-dss" => {
+            format!("a {first} public key (give the private key)")
+        }
+        k if k.starts_with("ecdsa-sha2-") || k.starts_with("sk-") => {
+            format!(
+                "a {} public key (give the private key)",
+                crate::log::bounded::clip(k, 40)
+            )
+        }
+        k if k.starts_with("age1") => "an age recipient (a public key)".into(),
+        k if k.starts_with("-----BEGIN") => "a PEM block that is not a private key".into(),
+        _ => format!("a {}-byte line of text", line.len()),
     }
 }
 

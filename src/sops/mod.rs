@@ -96,30 +96,55 @@ pub enum DecodeError {
     /// `--extract` syntax.
     #[error("error parsing --extract path: {0}")]
     ExtractSyntax(String),
+    /// A MAC problem reported by a command that has no `--ignore-mac` (provision, install):
+    /// the same finding, without naming a flag the command lacks.
+    #[error("{origin}: {}", mac_problem(.source))]
+    Mac { origin: Origin, source: TreeError },
+}
+
+fn mac_problem(e: &TreeError) -> &'static str {
+    match e {
+        TreeError::NoMac => "the file has no MAC",
+        _ => {
+            "MAC mismatch: the file's content was changed after it was encrypted (values \
+reordered, added or removed)"
+        }
+    }
 }
 
 fn list(v: &[String]) -> String {
     if v.is_empty() {
         "(none)".into()
     } else {
-        v.join(", ")
+        crate::log::bounded::list(v, ", ")
     }
 }
 
-/// The identities tried; when there were none, what would have provided one.
+/// The identities tried ([`Identities::tried`] says what would have provided one when none
+/// was loaded).
 fn tried_list(v: &[String]) -> String {
-    if v.is_empty() {
-        format!(
-            "(none: pass -i KEY, set SOPS_AGE_KEY_FILE, or run as root so {} is readable)",
-            crate::hostkey::DEFAULT_KEY
-        )
-    } else {
-        v.join(", ")
-    }
+    list(v)
 }
 
+/// At most a few notes (a hostile file can make one per stanza), each clipped.
 fn render_notes(v: &[String]) -> String {
-    v.iter().map(|n| format!("\n  note: {n}")).collect()
+    let mut out: String = v
+        .iter()
+        .take(crate::log::bounded::ITEMS)
+        .map(|n| {
+            format!(
+                "\n  note: {}",
+                crate::log::bounded::clip(n, crate::log::bounded::ITEM_CHARS)
+            )
+        })
+        .collect();
+    if v.len() > crate::log::bounded::ITEMS {
+        out.push_str(&format!(
+            "\n  note: and {} more",
+            v.len() - crate::log::bounded::ITEMS
+        ));
+    }
+    out
 }
 
 impl DecodeError {
@@ -130,6 +155,17 @@ impl DecodeError {
             DecodeError::NoIdentity { .. } | DecodeError::Threshold { .. }
         )
     }
+    /// For commands without `--ignore-mac`: a MAC error that does not suggest it.
+    pub fn without_ignore_mac_hint(self) -> DecodeError {
+        match self {
+            DecodeError::Tree {
+                origin,
+                source: source @ (TreeError::MacMismatch | TreeError::NoMac),
+            } => DecodeError::Mac { origin, source },
+            other => other,
+        }
+    }
+
     /// True for bad `--extract` syntax (usage).
     pub fn is_usage(&self) -> bool {
         matches!(self, DecodeError::ExtractSyntax(_))
@@ -202,7 +238,7 @@ pub fn decrypt_age(
         AgeError::NoMatch => DecodeError::NoIdentity {
             origin: origin.clone(),
             file_recipients: agefile::stanza_summary(&armor_decoded(bytes)),
-            tried: ids.recipients(),
+            tried: ids.tried(),
             notes: Vec::new(),
         },
         source => DecodeError::Age {
@@ -215,7 +251,9 @@ pub fn decrypt_age(
 fn armor_decoded(bytes: &[u8]) -> Vec<u8> {
     use std::io::Read;
     let mut out = Vec::new();
-    let mut r = age::armor::ArmoredReader::new(bytes).take(16 << 10);
+    // Enough for the header of any age file tskeyctl accepts (each stanza is ~100 bytes), so
+    // "and N more" counts every recipient.
+    let mut r = age::armor::ArmoredReader::new(bytes).take(1 << 20);
     let _ = r.read_to_end(&mut out);
     out
 }

@@ -163,11 +163,13 @@ pub fn data_key(
             notes.push(format!(
                 "key group {gi} also has {} master key(s) ({}), which tskeyctl cannot use",
                 g.others.len(),
-                g.others
-                    .iter()
-                    .map(|o| o.split(' ').next().unwrap_or_default())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                crate::log::bounded::list(
+                    &g.others
+                        .iter()
+                        .map(|o| o.split(' ').next().unwrap_or_default())
+                        .collect::<Vec<_>>(),
+                    ", "
+                )
             ));
         }
         if let Some(p) = got {
@@ -182,7 +184,7 @@ pub fn data_key(
                 return Err(DecodeError::NoIdentity {
                     origin: origin.clone(),
                     file_recipients: md.recipients(),
-                    tried: ids.recipients(),
+                    tried: ids.tried(),
                     notes,
                 });
             }
@@ -198,7 +200,7 @@ pub fn data_key(
                 return Err(DecodeError::NoIdentity {
                     origin: origin.clone(),
                     file_recipients: md.recipients(),
-                    tried: ids.recipients(),
+                    tried: ids.tried(),
                     notes,
                 });
             }
@@ -207,7 +209,7 @@ pub fn data_key(
                 need,
                 got: parts.len(),
                 file_recipients: md.recipients(),
-                tried: ids.recipients(),
+                tried: ids.tried(),
             });
         }
         let refs: Vec<&[u8]> = parts.iter().map(|p| p.as_slice()).collect();

@@ -69,6 +69,9 @@ pub enum Fault {
     /// Handle the request, then answer 200 with the real reply garbled (cut one byte short and
     /// followed by an HTML comment, as a broken proxy might).
     GarbledAfter,
+    /// Handle the request, then answer 200 with the real reply whose `key` carries a hostile
+    /// tail (`\nLD_PRELOAD=…` and an escape sequence): a key no client may write.
+    HostileKeyAfter,
     /// Handle the request, then reset the connection without answering.
     ResetAfter,
     /// Handle the request, then answer 502 (a gateway that lost the upstream reply).
@@ -487,6 +490,7 @@ impl FakeTailscale {
             if let Some(
                 f @ (Fault::TruncatedAfter
                 | Fault::GarbledAfter
+                | Fault::HostileKeyAfter
                 | Fault::ResetAfter
                 | Fault::BadGatewayAfter),
             ) = &fault
@@ -513,6 +517,20 @@ impl FakeTailscale {
                         )
                         .into_bytes();
                         b.extend_from_slice(&garbled);
+                        b
+                    }
+                    Fault::HostileKeyAfter => {
+                        let mut v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                        if let Some(k) = v.get("key").and_then(Value::as_str) {
+                            v["key"] = format!("{k}\nLD_PRELOAD=/tmp/evil.so\x1b[2J").into();
+                        }
+                        let hostile = v.to_string().into_bytes();
+                        let mut b = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            hostile.len()
+                        )
+                        .into_bytes();
+                        b.extend_from_slice(&hostile);
                         b
                     }
                     Fault::BadGatewayAfter => {

@@ -9,8 +9,12 @@
 
 mod architecture;
 mod attack_dirs;
+mod attack_echo;
+mod attack_identity;
 mod attack_install;
 mod attack_keys;
+mod attack_material;
+mod attack_messages;
 mod attack_state;
 mod attack_targets;
 #[path = "../fake_tailscale/mod.rs"]
