@@ -15,6 +15,10 @@
     {
       packages = forAllSystems (pkgs: {
         default = pkgs.callPackage ./nixos-module/package.nix { };
+        # Fully static (musl, from pkgsStatic). NOT BUILT OR TESTED by this project (its
+        # machines have no nixpkgs); the tested static release is scripts/build-static's glibc
+        # static-pie binary.
+        static = pkgs.pkgsStatic.callPackage ./nixos-module/package.nix { };
       });
 
       overlays.default = final: _prev: {

@@ -2,11 +2,14 @@
 # Whole-process decrypt benchmarks, side by side in one hyperfine run each (medians are what
 # bench/RESULTS.md reports). Needs: a release build, hyperfine, the real sops (SOPS_BIN),
 # Debian age (AGE_BIN or PATH), node + the npm package sops-age (SOPS_AGE_NPM_DIR), GNU time
-# (peak RSS), python3, and ../shared/conformance. Usage: bench/decrypt.sh [--quick]
+# (peak RSS), python3, and CONFORMANCE_DIR: a folder holding sops-nix's own test files
+# (sops-nix/test-assets/{secrets.yaml,ssh-ed25519-key{,.pub}} and
+# sops-nix/derived/ssh-ed25519-key.age-identity.txt, never committed here).
+# Usage: CONFORMANCE_DIR=DIR bench/decrypt.sh [--quick]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
-conf=${CONFORMANCE_DIR:-$root/../shared/conformance}
+conf=${CONFORMANCE_DIR:?set CONFORMANCE_DIR to a folder with sops-nix/test-assets (see the header)}
 runs=${BENCH_RUNS:-50}
 [ "${1:-}" = "--quick" ] && runs=10
 tk=${TSKEYCTL_BIN:-$root/target/release/tskeyctl}

@@ -6,8 +6,9 @@
 #
 #   bash fuzz/seeds.sh                      # uses ../target/release/tskeyctl (builds it if absent)
 #   TSKEYCTL_BIN=/path/tskeyctl bash fuzz/seeds.sh
-#   CONFORMANCE=../shared/conformance bash fuzz/seeds.sh   # also seed from those files (read at
-#                                           # run time into the git-ignored corpus, never committed)
+#   CONFORMANCE=DIR bash fuzz/seeds.sh      # also seed from the real sops/sops-nix/agenix files
+#                                           # under DIR (read at run time into the git-ignored
+#                                           # corpus, never committed)
 set -euo pipefail
 cd "$(dirname "$0")"
 root=$(cd .. && pwd)

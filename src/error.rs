@@ -1,7 +1,7 @@
 //! The one place where errors become exit codes.
 //!
 //! Every module has its own error enum (what went wrong at that stage); [`Error`] wraps them and
-//! [`Error::exit_code`] maps each variant to the contract's table (`../shared/design/tskeyctl.md`,
+//! [`Error::exit_code`] maps each variant to the contract's table (`docs/contract.md`,
 //! "Exit codes"). No other code chooses an exit code. Messages carry paths, line numbers,
 //! recipients and key types, never key material or plaintext.
 

@@ -16,6 +16,7 @@
 //! to the exit code of the contract in exactly one place.
 #![forbid(unsafe_code)]
 
+pub mod accounts;
 pub mod cli;
 pub mod credentials;
 pub mod decode;

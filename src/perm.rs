@@ -4,10 +4,8 @@
 //! A mode is octal digits only (`0600`, `400`; no `0o`, no sign) and carries permission bits only:
 //! at most `0777`. Set-id and sticky bits on a secret are never what anyone wants, and `7777`
 //! would make a setuid, world-writable file. An owner or group is a name looked up in the
-//! system's databases or a number; `4294967295` is `(uid_t)-1`, which `chown` reads as "leave
+//! system's databases (through [`crate::accounts`]) or a number; `4294967295` is `(uid_t)-1`, which `chown` reads as "leave
 //! unchanged", so it and anything larger is refused rather than silently ignored.
-
-use nix::unistd::{Group, User};
 
 /// The largest id a file may be given (`(uid_t)-1` means "no change" to `chown`).
 pub const MAX_ID: u64 = u32::MAX as u64 - 1;
@@ -71,8 +69,8 @@ pub fn resolve_user(v: &str) -> Result<u32, PermError> {
     if let Some(n) = numeric(v) {
         return n;
     }
-    match User::from_name(v) {
-        Ok(Some(u)) => Ok(u.uid.as_raw()),
+    match crate::accounts::user_id(v) {
+        Ok(Some(uid)) => Ok(uid),
         Ok(None) => Err(PermError::NoUser(v.to_string())),
         Err(e) => Err(PermError::Lookup(v.to_string(), e)),
     }
@@ -83,8 +81,8 @@ pub fn resolve_group(v: &str) -> Result<u32, PermError> {
     if let Some(n) = numeric(v) {
         return n;
     }
-    match Group::from_name(v) {
-        Ok(Some(g)) => Ok(g.gid.as_raw()),
+    match crate::accounts::group_id(v) {
+        Ok(Some(gid)) => Ok(gid),
         Ok(None) => Err(PermError::NoGroup(v.to_string())),
         Err(e) => Err(PermError::Lookup(v.to_string(), e)),
     }

@@ -2,7 +2,7 @@
 //! (`builtins.toJSON` of the `sops.secrets` submodules plus the global options), so a sops-nix
 //! user can point tskeyctl at the same data. Field names and meanings follow sops-nix's
 //! `pkgs/sops-install-secrets/main.go` (`type manifest`, `type secret`); see
-//! `shared/reference/nix-anchors.md` §1.1.
+//! `docs/nixos.md`, "sops-nix compatibility".
 //!
 //! Parsing is lenient where sops-nix is (unknown fields are accepted, but each is reported as a
 //! warning so a typo does not go unnoticed) and strict where sops-nix is silently wrong (an

@@ -1,5 +1,5 @@
 //! `tskeyctl install`: NixOS activation of many secrets at once, at parity with sops-nix's
-//! `sops-install-secrets` (see `shared/reference/nix-anchors.md` §1), reading the same manifest.
+//! `sops-install-secrets` (see `docs/nixos.md`, "sops-nix compatibility"), reading the same manifest.
 //!
 //! The flow, all-or-nothing up to the switch:
 //! 1. read and validate the manifest and every sops file (parse, keys present) — `--check`

@@ -30,7 +30,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("credentials", &["material", "source", "hostkey", "log"]),
     ("mint", &["credentials", "material", "log"]),
     ("sink", &["log"]),
-    ("perm", &[]),
+    ("accounts", &[]),
+    ("perm", &["accounts"]),
     ("state", &["sink", "material", "source", "log"]),
     (
         "install",

@@ -58,4 +58,5 @@ mod sops_fuzz_regressions;
 mod sops_interop;
 mod sops_peers_js_age;
 mod sops_roundtrip;
+mod standalone;
 mod systemd_units;

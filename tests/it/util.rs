@@ -238,11 +238,29 @@ pub fn peer(env_var: &str, name: &str) -> Option<PathBuf> {
 /// `../shared/conformance` beside the clone (the reference vectors), or `None` with a notice.
 /// It is absent in a plain clone, so its absence is a skip even in CI.
 pub fn conformance() -> Option<PathBuf> {
-    let p = repo().join("../shared/conformance");
-    if p.is_dir() {
-        Some(p)
+    shared("conformance")
+}
+
+/// `part` of the sibling folder `../shared` (reference notes, the conformance files, a nixpkgs
+/// lib): present in CI, absent in a plain clone. `None`, with a printed `skipped:` notice, when
+/// absent. `TSKEYCTL_SHARED_DIR` stands in for `../shared` (the standalone tests point it at a
+/// folder that does not exist to show the skip path).
+pub fn shared(part: &str) -> Option<std::path::PathBuf> {
+    let base = std::env::var_os("TSKEYCTL_SHARED_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"));
+    present_or_skip(&base.join(part))
+}
+
+/// `Some(path)` when it exists, else `None` after printing `skipped: PATH is absent …`.
+pub fn present_or_skip(path: &Path) -> Option<std::path::PathBuf> {
+    if path.exists() {
+        Some(path.to_path_buf())
     } else {
-        eprintln!("skipped: {} not present", p.display());
+        println!(
+            "skipped: {} is absent (tests that read it need the shared files beside the clone)",
+            path.display()
+        );
         None
     }
 }
