@@ -28,6 +28,14 @@ pub fn warn(msg: impl std::fmt::Display) {
     }
 }
 
+/// Prints the one line a command says about what it did (wrote, minted, reused, revoked) at
+/// the default verbosity; `-q` silences it.
+pub fn note(msg: impl std::fmt::Display) {
+    if level() >= 0 {
+        eprintln!("tskeyctl: {}", bounded::cap(&msg.to_string()));
+    }
+}
+
 /// Prints an informational line at `-v`.
 pub fn info(msg: impl std::fmt::Display) {
     if level() >= 1 {
