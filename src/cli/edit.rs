@@ -309,14 +309,14 @@ fn run_editor(name: &std::ffi::OsStr, plain: &[u8]) -> Result<Zeroizing<Vec<u8>>
     let temp_err = |e: std::io::Error| {
         Error::EditorTemp(format!("cannot write {}: {e}", tmp.display()))
     };
-    let mut f = std::fs::OpenOptions::new()
+    // On an error here `private` is dropped with its last owner: the directory goes too.
+    std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(&tmp)
+        .and_then(|mut f| f.write_all(plain).and_then(|()| f.sync_all()))
         .map_err(temp_err)?;
-    f.write_all(plain).and_then(|()| f.sync_all()).map_err(temp_err)?;
-    drop(f);
 
     let mut signals = SigSet::empty();
     for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT] {
@@ -337,14 +337,14 @@ fn run_editor(name: &std::ffi::OsStr, plain: &[u8]) -> Result<Zeroizing<Vec<u8>>
                 if matches!(sig, Signal::SIGINT | Signal::SIGQUIT) {
                     continue;
                 }
+                // Held until the exit: the main thread waits on it after the editor.
+                let mut gate = private.lock().unwrap_or_else(|p| p.into_inner());
                 if let Ok(pid) = child_pid.lock() {
                     if let Some(pid) = *pid {
                         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
                     }
                 }
-                if let Ok(mut p) = private.lock() {
-                    p.take();
-                }
+                gate.take();
                 eprintln!("tskeyctl: edit: ended by {sig}; the file was not changed");
                 std::process::exit(128 + sig as i32);
             }
@@ -352,29 +352,27 @@ fn run_editor(name: &std::ffi::OsStr, plain: &[u8]) -> Result<Zeroizing<Vec<u8>>
     }
     let mut cmd = std::process::Command::new(&argv[0]);
     cmd.args(&argv[1..]).arg(&tmp);
-    let status = {
-        let mut child = cmd.spawn().map_err(|e| {
-            Error::Editor(format!("cannot run the editor {}: {e}", argv[0]))
-        })?;
-        if let Ok(mut pid) = child_pid.lock() {
-            *pid = Some(child.id() as i32);
+    let status = match cmd.spawn() {
+        Ok(mut child) => {
+            if let Ok(mut pid) = child_pid.lock() {
+                *pid = Some(child.id() as i32);
+            }
+            child.wait()
         }
-        child.wait()
+        Err(e) => Err(e),
     };
-    if let Ok(mut pid) = child_pid.lock() {
-        *pid = None;
-    }
-    let status = status.map_err(|e| Error::Editor(format!("the editor {}: {e}", argv[0])))?;
-    if !status.success() {
-        return Err(Error::Editor(format!(
-            "the editor {} exited with {status}; the file was not changed",
+    // The watcher holds this lock from a SIGTERM to the end of the process: taking it here
+    // means no signal ended the run (or waits for that end).
+    let mut gate = private.lock().unwrap_or_else(|p| p.into_inner());
+    let result = match status {
+        Err(e) => Err(Error::Editor(format!("cannot run the editor {}: {e}", argv[0]))),
+        Ok(st) if !st.success() => Err(Error::Editor(format!(
+            "the editor {} exited with {st}; the file was not changed",
             argv[0]
-        )));
-    }
-    let out = source::read_limited(&Origin::File(tmp.clone()), SOPS_LIMIT, "the edited file");
-    // Hold the lock while removing, so a late SIGTERM waits for it.
-    if let Ok(mut p) = private.lock() {
-        p.take();
-    }
-    Ok(out?)
+        ))),
+        Ok(_) => source::read_limited(&Origin::File(tmp.clone()), SOPS_LIMIT, "the edited file")
+            .map_err(Error::from),
+    };
+    gate.take();
+    result
 }
