@@ -306,9 +306,8 @@ fn run_editor(name: &std::ffi::OsStr, plain: &[u8]) -> Result<Zeroizing<Vec<u8>>
     })?;
     let private = Arc::new(Mutex::new(Some(Private { dir: dir.clone() })));
     let tmp = dir.join(name);
-    let temp_err = |e: std::io::Error| {
-        Error::EditorTemp(format!("cannot write {}: {e}", tmp.display()))
-    };
+    let temp_err =
+        |e: std::io::Error| Error::EditorTemp(format!("cannot write {}: {e}", tmp.display()));
     // On an error here `private` is dropped with its last owner: the directory goes too.
     std::fs::OpenOptions::new()
         .write(true)
@@ -319,7 +318,12 @@ fn run_editor(name: &std::ffi::OsStr, plain: &[u8]) -> Result<Zeroizing<Vec<u8>>
         .map_err(temp_err)?;
 
     let mut signals = SigSet::empty();
-    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT] {
+    for s in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+    ] {
         signals.add(s);
     }
     // Blocked here, taken by the watcher below; the editor starts with an empty mask (std
@@ -365,7 +369,10 @@ fn run_editor(name: &std::ffi::OsStr, plain: &[u8]) -> Result<Zeroizing<Vec<u8>>
     // means no signal ended the run (or waits for that end).
     let mut gate = private.lock().unwrap_or_else(|p| p.into_inner());
     let result = match status {
-        Err(e) => Err(Error::Editor(format!("cannot run the editor {}: {e}", argv[0]))),
+        Err(e) => Err(Error::Editor(format!(
+            "cannot run the editor {}: {e}",
+            argv[0]
+        ))),
         Ok(st) if !st.success() => Err(Error::Editor(format!(
             "the editor {} exited with {st}; the file was not changed",
             argv[0]

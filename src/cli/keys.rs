@@ -10,8 +10,8 @@ use super::{output_path, write_stdout};
 use crate::error::Error;
 use crate::hostkey::{self, Found, HostKey, KeyError};
 use crate::log;
-use crate::sops::config_edit;
 use crate::sink::{self, SymlinkPolicy, WriteOptions};
+use crate::sops::config_edit;
 use crate::source::{self, Origin};
 
 /// Largest public-key input read (known_hosts files can be long; this bounds memory).
@@ -51,7 +51,12 @@ pub struct RecipientArgs {
     #[arg(long, value_name = "PATH_REGEX", conflicts_with = "add_to")]
     sops_rule: Option<String>,
     /// Add the recipients to this .sops.yaml (created when missing), for --path-regex.
-    #[arg(long, value_name = "FILE", requires = "path_regex", conflicts_with = "output")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "path_regex",
+        conflicts_with = "output"
+    )]
     add_to: Option<PathBuf>,
     /// The creation rule's path_regex (with --add-to).
     #[arg(long, value_name = "REGEX", requires = "add_to")]
@@ -174,21 +179,30 @@ fn add_to(config: &Path, regex: &str, host: &[String], also: &[String]) -> Resul
     }
     let origin = Origin::File(config.to_path_buf());
     let existing = match std::fs::symlink_metadata(config) {
-        Ok(_) => Some(source::read_limited(&origin, PUBLIC_INPUT_LIMIT, "a .sops.yaml")?),
+        Ok(_) => Some(source::read_limited(
+            &origin,
+            PUBLIC_INPUT_LIMIT,
+            "a .sops.yaml",
+        )?),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(_) => Some(source::read_limited(&origin, PUBLIC_INPUT_LIMIT, "a .sops.yaml")?),
+        Err(_) => Some(source::read_limited(
+            &origin,
+            PUBLIC_INPUT_LIMIT,
+            "a .sops.yaml",
+        )?),
     };
     let text = match &existing {
         Some(b) => Some(
-            std::str::from_utf8(b)
-                .map_err(|_| Error::Config(format!("{origin}: not UTF-8")))?,
+            std::str::from_utf8(b).map_err(|_| Error::Config(format!("{origin}: not UTF-8")))?,
         ),
         None => None,
     };
     let added = config_edit::add_recipients(text, regex, &all)
         .map_err(|e| Error::Config(format!("{origin}: {e}")))?;
     for r in &added.already {
-        log::note(format!("{origin}: {r} is already in the rule for '{regex}'"));
+        log::note(format!(
+            "{origin}: {r} is already in the rule for '{regex}'"
+        ));
     }
     if added.rule_recipients.iter().all(|r| host.contains(r)) {
         log::warn(format!(

@@ -223,7 +223,11 @@ fn format_of(origin: &Origin, explicit: Option<Format>) -> Format {
 
 /// Writes an encrypted file (not secret): keeps an existing file's mode, else 0644. With
 /// `special`, a character device or FIFO at `-o` is written into (never for `--in-place`).
-pub(crate) fn write_encrypted(path: &std::path::Path, data: &[u8], special: Special) -> Result<(), Error> {
+pub(crate) fn write_encrypted(
+    path: &std::path::Path,
+    data: &[u8],
+    special: Special,
+) -> Result<(), Error> {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(path)
         .ok()

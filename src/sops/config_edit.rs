@@ -67,11 +67,7 @@ fn text(n: &Node) -> Option<String> {
 
 fn strings(n: Option<&Node>) -> Vec<String> {
     match n {
-        Some(Node::Seq(v)) => v
-            .iter()
-            .filter_map(text)
-            .flat_map(|s| split(&s))
-            .collect(),
+        Some(Node::Seq(v)) => v.iter().filter_map(text).flat_map(|s| split(&s)).collect(),
         Some(n) => text(n).map(|s| split(&s)).unwrap_or_default(),
         None => Vec::new(),
     }
@@ -103,7 +99,10 @@ pub fn add_recipients(
     let bad = |m: &str| ConfigEditError(m.to_string());
     let Some(existing) = existing.filter(|t| !t.trim().is_empty()) else {
         return Ok(Added {
-            text: format!("creation_rules:\n{}", rule_text("  ", path_regex, recipients)),
+            text: format!(
+                "creation_rules:\n{}",
+                rule_text("  ", path_regex, recipients)
+            ),
             rule_recipients: recipients.to_vec(),
             already: Vec::new(),
             new_rule: true,
@@ -197,7 +196,11 @@ pub fn add_recipients(
     let (old, via_groups) = match get(rule, "key_groups") {
         Some(Node::Seq(gs)) if !gs.is_empty() => match &gs[0] {
             Node::Map(g) => (strings(get(g, "age")), true),
-            _ => return Err(bad("the rule's first key group is not a map; edit it by hand")),
+            _ => {
+                return Err(bad(
+                    "the rule's first key group is not a map; edit it by hand",
+                ));
+            }
         },
         _ => (strings(get(rule, "age")), false),
     };
@@ -226,10 +229,12 @@ pub fn add_recipients(
     // The `age:` line of the rule (or of its first key group).
     let age_line = block.clone().find(|&i| {
         let t = lines[i].trim_start().trim_start_matches("- ");
-        let in_groups = block
-            .clone()
-            .take_while(|&j| j < i)
-            .any(|j| lines[j].trim_start().trim_start_matches("- ").starts_with("key_groups:"));
+        let in_groups = block.clone().take_while(|&j| j < i).any(|j| {
+            lines[j]
+                .trim_start()
+                .trim_start_matches("- ")
+                .starts_with("key_groups:")
+        });
         t.starts_with("age:") && (in_groups == via_groups)
     });
     let Some(a) = age_line else {
@@ -242,11 +247,15 @@ pub fn add_recipients(
     if value.is_empty() || value.starts_with('#') {
         // A block list: add after its last item, at the items' indentation.
         let items: Vec<usize> = (a + 1..end)
-            .take_while(|&i| is_blank_or_comment(lines[i]) || lines[i].trim_start().starts_with("- "))
+            .take_while(|&i| {
+                is_blank_or_comment(lines[i]) || lines[i].trim_start().starts_with("- ")
+            })
             .filter(|&i| lines[i].trim_start().starts_with("- "))
             .collect();
         let Some(&last) = items.last() else {
-            return Err(bad("the rule's age list is empty or not a block list; edit it by hand"));
+            return Err(bad(
+                "the rule's age list is empty or not a block list; edit it by hand",
+            ));
         };
         let ind = " ".repeat(indent(lines[last]));
         let add: String = new
@@ -258,7 +267,9 @@ pub fn add_recipients(
         }
         out.insert(last + 1, add);
     } else if value.starts_with('[') {
-        return Err(bad("the rule's age list is in flow style ([…]); edit it by hand"));
+        return Err(bad(
+            "the rule's age list is in flow style ([…]); edit it by hand",
+        ));
     } else {
         // A comma-separated string: the same, with the new recipients appended.
         let prefix_len = lines[a].len() - lines[a].trim_start().len()
@@ -298,7 +309,9 @@ mod tests {
         let a = add_recipients(Some(old), "a/.*", &[R1.into(), "x".into()]).unwrap();
         assert_eq!(
             a.text,
-            format!("creation_rules:\n  - path_regex: a/.*\n    key_groups:\n      - age:\n          - x # mine\n          - {R1}\n  - age: y\n")
+            format!(
+                "creation_rules:\n  - path_regex: a/.*\n    key_groups:\n      - age:\n          - x # mine\n          - {R1}\n  - age: y\n"
+            )
         );
         assert_eq!(a.already, vec!["x".to_string()]);
         let flat = "creation_rules:\n- path_regex: b\n  age: x,y\n";

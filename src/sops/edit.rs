@@ -94,8 +94,8 @@ impl Editable {
             origin: origin.clone(),
             source,
         };
-        let computed = crypt::decrypt_tree(&mut loaded.branches, &loaded.metadata, &key)
-            .map_err(tree_err)?;
+        let computed =
+            crypt::decrypt_tree(&mut loaded.branches, &loaded.metadata, &key).map_err(tree_err)?;
         if !ignore_mac {
             crypt::verify_mac(&loaded.metadata, &key, &computed).map_err(tree_err)?;
         }
@@ -250,7 +250,9 @@ pub fn json_value(text: &[u8]) -> Result<Node, ChangeError> {
 fn from_path(path: &[PathPart], leaf: Node) -> Node {
     match path.split_first() {
         None => leaf,
-        Some((PathPart::Key(k), rest)) => Node::Map(vec![Item::pair(k.clone(), from_path(rest, leaf))]),
+        Some((PathPart::Key(k), rest)) => {
+            Node::Map(vec![Item::pair(k.clone(), from_path(rest, leaf))])
+        }
         Some((PathPart::Index(_), rest)) => Node::Seq(vec![from_path(rest, leaf)]),
     }
 }

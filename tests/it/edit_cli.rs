@@ -38,7 +38,10 @@ impl World {
         assert_eq!(code(&o), 0, "{}", stderr(&o));
         let o = output(tsk(&["recipient", s(&key.with_extension("pub"))]), None);
         assert_eq!(code(&o), 0, "{}", stderr(&o));
-        let recipient = String::from_utf8(o.stdout).expect("utf8").trim().to_string();
+        let recipient = String::from_utf8(o.stdout)
+            .expect("utf8")
+            .trim()
+            .to_string();
         fs::create_dir(root.join("tmp")).expect("tmp");
         Some(World {
             _t: t,
@@ -79,7 +82,13 @@ impl World {
     /// What the real sops decrypts `file` to.
     fn sops_decrypt(&self, file: &Path) -> Vec<u8> {
         let o = output(self.sops_cmd(&["decrypt", s(file)]), None);
-        assert_eq!(code(&o), 0, "sops decrypt {}: {}", file.display(), stderr(&o));
+        assert_eq!(
+            code(&o),
+            0,
+            "sops decrypt {}: {}",
+            file.display(),
+            stderr(&o)
+        );
         o.stdout
     }
 
@@ -104,7 +113,10 @@ impl World {
     }
 
     fn tmp_is_empty(&self) -> bool {
-        fs::read_dir(self.path("tmp")).expect("tmp").next().is_none()
+        fs::read_dir(self.path("tmp"))
+            .expect("tmp")
+            .next()
+            .is_none()
     }
 }
 
@@ -142,7 +154,12 @@ const FORMATS: [(&str, &str, &str, Option<&str>); 5] = [
         "{\"new\": \"value\"}",
         Some("{\"a\": \n"),
     ),
-    ("s.env", "A=1\nC=hello\n", "NEW=value\n", Some("no equals sign\n")),
+    (
+        "s.env",
+        "A=1\nC=hello\n",
+        "NEW=value\n",
+        Some("no equals sign\n"),
+    ),
     (
         "s.ini",
         "[b]\nc = hello\n",
@@ -172,7 +189,10 @@ fn edit_every_format_no_change_change_replace_and_break() {
 
         // No change: exit 0, "file has not changed", bytes and mtime as they were.
         let before = fs::read(&file).expect("read");
-        let mtime = fs::metadata(&file).expect("meta").modified().expect("mtime");
+        let mtime = fs::metadata(&file)
+            .expect("meta")
+            .modified()
+            .expect("mtime");
         let o = w.run(&["edit", s(&file)], &[("EDITOR", &noop)], None);
         assert_eq!(code(&o), 0, "{name}: {}", stderr(&o));
         assert_eq!(
@@ -182,7 +202,10 @@ fn edit_every_format_no_change_change_replace_and_break() {
         );
         assert_eq!(fs::read(&file).expect("read"), before, "{name}");
         assert_eq!(
-            fs::metadata(&file).expect("meta").modified().expect("mtime"),
+            fs::metadata(&file)
+                .expect("meta")
+                .modified()
+                .expect("mtime"),
             mtime,
             "{name}: mtime"
         );
@@ -199,12 +222,19 @@ fn edit_every_format_no_change_change_replace_and_break() {
             want,
             "{name}"
         );
-        assert_eq!(stanza(&fs::read(&file).expect("read")), stanza_before, "{name}");
+        assert_eq!(
+            stanza(&fs::read(&file).expect("read")),
+            stanza_before,
+            "{name}"
+        );
         let log = fs::read_to_string(w.path("record.log")).expect("log");
         let lines: Vec<&str> = log.lines().collect();
         assert_eq!(&lines[..2], ["600", "700"], "{name}: {log}");
         assert!(lines[2].starts_with(s(&w.path("tmp"))), "{name}: {log}");
-        assert!(lines[2].ends_with(name), "{name}: named like the file: {log}");
+        assert!(
+            lines[2].ends_with(name),
+            "{name}: named like the file: {log}"
+        );
         assert!(!Path::new(lines[2]).exists(), "{name}: removed");
         assert!(w.tmp_is_empty(), "{name}");
 
@@ -251,7 +281,9 @@ fn edit_every_format_no_change_change_replace_and_break() {
 /// The first age stanza's `enc` (the wrapped data key) of a yaml/json/env/ini sops file.
 fn stanza(file: &[u8]) -> String {
     let t = String::from_utf8_lossy(file);
-    let i = t.find("-----BEGIN AGE ENCRYPTED FILE-----").expect("stanza");
+    let i = t
+        .find("-----BEGIN AGE ENCRYPTED FILE-----")
+        .expect("stanza");
     t[i..i + 200].to_string()
 }
 
@@ -289,7 +321,11 @@ fn edit_creates_a_new_file_with_the_sops_yaml_rule() {
         None,
     );
     assert_eq!(code(&o), 78, "{}", stderr(&o));
-    assert!(stderr(&o).contains("no matching creation rules"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no matching creation rules"),
+        "{}",
+        stderr(&o)
+    );
     assert!(!w.path("other.yaml").exists());
     // Left empty: nothing created.
     let o = w.run(&["edit", "new/empty.yaml"], &[("EDITOR", "true")], None);
@@ -417,7 +453,11 @@ fn set_and_unset_decrypt_as_sops_set_and_unset_do() {
         assert_eq!(code(&o), 0, "{name}: {}", stderr(&o));
         let so = output(w.sops_cmd(&["unset", s(&theirs), unset]), None);
         assert_eq!(code(&so), 0, "sops unset {name}: {}", stderr(&so));
-        assert_eq!(w.sops_decrypt(&ours), w.sops_decrypt(&theirs), "unset {name}");
+        assert_eq!(
+            w.sops_decrypt(&ours),
+            w.sops_decrypt(&theirs),
+            "unset {name}"
+        );
         n += 1;
     }
     assert_eq!(n, 5);
@@ -433,7 +473,11 @@ fn set_values_from_stdin_and_files_and_secret_looking_argv_refused() {
     for v in [format!("\"{secret}\""), secret.to_string()] {
         let o = w.run(&["set", s(&file), "[\"k\"]", &v], &[], None);
         assert_eq!(code(&o), 2, "{}", stderr(&o));
-        assert!(stderr(&o).contains("--value-stdin or --value-file"), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("--value-stdin or --value-file"),
+            "{}",
+            stderr(&o)
+        );
         assert!(!stderr(&o).contains(secret));
         assert_eq!(fs::read(&file).expect("read"), before);
     }
@@ -452,7 +496,11 @@ fn set_values_from_stdin_and_files_and_secret_looking_argv_refused() {
     // --value-file.
     let vf = w.path("v.json");
     fs::write(&vf, "{\"x\": 1}").expect("write");
-    let o = w.run(&["set", "--value-file", s(&file), "[\"a\"]", s(&vf)], &[], None);
+    let o = w.run(
+        &["set", "--value-file", s(&file), "[\"a\"]", s(&vf)],
+        &[],
+        None,
+    );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(
         w.sops_decrypt(&file),
@@ -461,7 +509,14 @@ fn set_values_from_stdin_and_files_and_secret_looking_argv_refused() {
     // --idempotent: the same value again is not written.
     let before = fs::read(&file).expect("read");
     let o = w.run(
-        &["set", "--idempotent", "--value-file", s(&file), "[\"a\"]", s(&vf)],
+        &[
+            "set",
+            "--idempotent",
+            "--value-file",
+            s(&file),
+            "[\"a\"]",
+            s(&vf),
+        ],
         &[],
         None,
     );

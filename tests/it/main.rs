@@ -59,5 +59,6 @@ mod sops_fuzz_regressions;
 mod sops_interop;
 mod sops_peers_js_age;
 mod sops_roundtrip;
+mod sops_yaml_cli;
 mod standalone;
 mod systemd_units;
