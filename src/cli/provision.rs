@@ -300,7 +300,12 @@ pub struct RevokeArgs {
     #[arg(long)]
     after_join: bool,
     /// How long --after-join waits.
-    #[arg(long, value_name = "DURATION", default_value = "5m", requires = "after_join")]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "5m",
+        requires = "after_join"
+    )]
     timeout: String,
     /// tailscaled's LocalAPI socket (for --after-join).
     #[arg(long, value_name = "PATH", default_value = tailscaled::DEFAULT_SOCKET)]

@@ -55,7 +55,10 @@ enum Health {
 
 impl Health {
     fn of(r: &Record, warn: Duration, now: SystemTime) -> Health {
-        if matches!(r.result, Some(RunResult::Error | RunResult::Pending | RunResult::Kept)) {
+        if matches!(
+            r.result,
+            Some(RunResult::Error | RunResult::Pending | RunResult::Kept)
+        ) {
             Health::Failed
         } else if r.revoked.is_some() {
             Health::Revoked
@@ -198,7 +201,10 @@ fn prometheus(records: &[Record], health: &[Health], now: SystemTime) -> String 
             "1 if the last provision run for the key succeeded.",
             |r, _| {
                 Some(
-                    if matches!(r.result, Some(RunResult::Error | RunResult::Pending | RunResult::Kept)) {
+                    if matches!(
+                        r.result,
+                        Some(RunResult::Error | RunResult::Pending | RunResult::Kept)
+                    ) {
                         0.0
                     } else {
                         1.0

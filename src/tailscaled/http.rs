@@ -162,7 +162,13 @@ mod tests {
         let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{\"a\r\n4;x=y\r\n\":1}\r\n0\r\n\r\n";
         assert_eq!(parse(raw, false).expect("complete").body, b"{\"a\":1}");
         assert!(parse(&raw[..raw.len() - 7], true).is_none());
-        assert!(parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", true).is_none());
+        assert!(
+            parse(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+                true
+            )
+            .is_none()
+        );
     }
 
     #[test]

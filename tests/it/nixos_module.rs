@@ -188,8 +188,14 @@ fn example_after_join_revoke_unit() {
     );
     assert_eq!(sc["Type"], "oneshot");
     assert_eq!(sc["TimeoutStartSec"], "420s");
-    assert!(sc.get("RemainAfterExit").is_none(), "runs again with autoconnect");
-    assert!(sc.get("Restart").is_none(), "a timeout keeps the key: no retry");
+    assert!(
+        sc.get("RemainAfterExit").is_none(),
+        "runs again with autoconnect"
+    );
+    assert!(
+        sc.get("Restart").is_none(),
+        "a timeout keeps the key: no retry"
+    );
     assert_eq!(strings(&sc["ReadWritePaths"]), ["/var/lib/tskeyctl"]);
     assert_eq!(sc["CapabilityBoundingSet"], "");
     assert_eq!(sc["ProtectSystem"], "strict");
@@ -418,7 +424,11 @@ fn plain_auth_key_and_nixpkgs_without_autoconnect() {
     assert_eq!(unit["serviceConfig"]["ExecStart"], line.as_str());
     assert_eq!(strings(&unit["after"]), ["network-online.target"]);
     assert!(old["services"].get("tailscaled-autoconnect").is_none());
-    assert!(old["services"].get("tskeyctl-tailscale-after-join").is_none());
+    assert!(
+        old["services"]
+            .get("tskeyctl-tailscale-after-join")
+            .is_none()
+    );
 }
 
 #[test]
