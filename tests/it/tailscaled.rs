@@ -436,3 +436,52 @@ fn a_secret_looking_socket_path_is_refused() {
         assert!(!run.stderr.contains(fake_key), "{}", run.stderr);
     }
 }
+
+/// `status` reads the new results: a skip is healthy, a kept key is a failed run (exit 1).
+#[test]
+fn status_shows_skipped_as_healthy_and_kept_as_failed() {
+    let t = Setup::new();
+    let _api = t.tailscaled(&[Answer::State("Running")]);
+    assert_eq!(t.provision("").code, 0);
+    let state = t.p("state");
+    let status = |t: &Setup| {
+        tskeyctl(
+            &t.fake,
+            &["status", "--json", "--state-dir", s(&state)],
+            &[],
+        )
+    };
+    let run = status(&t);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let v: Value = serde_json::from_str(&run.stdout).expect("json");
+    assert_eq!(
+        (&v["keys"][0]["result"], &v["keys"][0]["health"]),
+        (&Value::from("skipped"), &Value::from("ok")),
+        "{v}"
+    );
+
+    let t = Setup::new();
+    let state = t.p("state");
+    let _api = t.tailscaled(&[Answer::State("NeedsLogin")]);
+    assert_eq!(t.provision("").code, 0);
+    assert_eq!(t.revoke_after_join("300ms").code, 75);
+    let run = tskeyctl(&t.fake, &["status", "--state-dir", s(&state)], &[]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(run.stdout.contains("last run kept"), "{}", run.stdout);
+}
+
+/// A name with no record fails at once (66), before any wait for tailscaled.
+#[test]
+fn after_join_of_an_unknown_name_fails_before_waiting() {
+    let t = Setup::new();
+    let api = t.tailscaled(&[Answer::State("NeedsLogin")]);
+    let run = t.revoke_after_join("30s");
+    assert_eq!(run.code, 66, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no state recorded for \"ts\""),
+        "{}",
+        run.stderr
+    );
+    assert!(run.elapsed < Duration::from_secs(5), "{:?}", run.elapsed);
+    assert!(api.heads().is_empty(), "tailscaled must not be asked");
+}
