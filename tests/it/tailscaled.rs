@@ -485,3 +485,31 @@ fn after_join_of_an_unknown_name_fails_before_waiting() {
     assert!(run.elapsed < Duration::from_secs(5), "{:?}", run.elapsed);
     assert!(api.heads().is_empty(), "tailscaled must not be asked");
 }
+
+/// A key still pending from an interrupted run keeps its mark through a skipped run, so the next
+/// minting run or `revoke` settles it.
+#[test]
+fn a_skip_leaves_a_pending_record_to_be_settled() {
+    let t = Setup::new();
+    let _api = t.tailscaled(&[Answer::State("NeedsLogin"), Answer::State("Running")]);
+    assert_eq!(t.provision("").code, 0);
+    let path = t.p("state/ts/state.json");
+    let mut st = t.state();
+    st["result"] = Value::from("pending");
+    fs::write(&path, serde_json::to_vec(&st).expect("json")).expect("write");
+    let before = fs::read(&path).expect("read");
+    let run = t.provision("");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("a key minted by an interrupted run is still pending"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        fs::read(&path).expect("read"),
+        before,
+        "the record is left as it was"
+    );
+    assert_eq!(t.fake.minted_keys().len(), 1, "nothing minted");
+}
