@@ -160,7 +160,7 @@ user of this host (ps, /proc); give it with --value-stdin or --value-file"
     let mut doc = open(&a.file, a.input_type, &a.identity, a.ignore_mac)?;
     let changed = doc.set(&path, value)?;
     if !changed && a.idempotent {
-        log::note(format!(
+        log::notice(format!(
             "{}: {} already holds this value; file not written",
             a.file.display(),
             a.index
@@ -169,7 +169,7 @@ user of this host (ps, /proc); give it with --value-stdin or --value-file"
     }
     let out = doc.seal()?;
     write_encrypted(&a.file, &out, Special::Refuse)?;
-    log::note(format!("{}: set {}", a.file.display(), a.index));
+    log::notice(format!("{}: set {}", a.file.display(), a.index));
     Ok(())
 }
 
@@ -182,7 +182,7 @@ pub fn unset(a: UnsetArgs) -> Result<(), Error> {
     match doc.unset(&path) {
         Ok(()) => {}
         Err(crate::sops::edit::ChangeError::NotFound { .. }) if a.idempotent => {
-            log::note(format!(
+            log::notice(format!(
                 "{}: {} is not there; file not written",
                 a.file.display(),
                 a.index
@@ -193,7 +193,7 @@ pub fn unset(a: UnsetArgs) -> Result<(), Error> {
     }
     let out = doc.seal()?;
     write_encrypted(&a.file, &out, Special::Refuse)?;
-    log::note(format!("{}: removed {}", a.file.display(), a.index));
+    log::notice(format!("{}: removed {}", a.file.display(), a.index));
     Ok(())
 }
 
@@ -222,7 +222,7 @@ pub fn edit(a: EditArgs) -> Result<(), Error> {
         .unwrap_or_else(|| "file".into());
     let after = run_editor(&name, &before)?;
     if after == before {
-        log::note(format!("{}: file has not changed", a.file.display()));
+        log::notice(format!("{}: file has not changed", a.file.display()));
         return Ok(());
     }
     let out = match (doc, new_spec) {
@@ -244,7 +244,7 @@ pub fn edit(a: EditArgs) -> Result<(), Error> {
         (None, None) => return Err(Error::Usage("nothing to edit".into())),
     };
     write_encrypted(&a.file, &out, Special::Refuse)?;
-    log::note(format!(
+    log::notice(format!(
         "{}: {}",
         a.file.display(),
         if exists { "saved" } else { "created" }

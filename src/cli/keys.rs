@@ -200,7 +200,7 @@ fn add_to(config: &Path, regex: &str, host: &[String], also: &[String]) -> Resul
     let added = config_edit::add_recipients(text, regex, &all)
         .map_err(|e| Error::Config(format!("{origin}: {e}")))?;
     for r in &added.already {
-        log::note(format!(
+        log::notice(format!(
             "{origin}: {r} is already in the rule for '{regex}'"
         ));
     }
@@ -211,7 +211,7 @@ files yourself; add your own key with --also"
         ));
     }
     if text.map(str::as_bytes) == Some(added.text.as_bytes()) {
-        log::note(format!("{origin}: unchanged"));
+        log::notice(format!("{origin}: unchanged"));
         return Ok(());
     }
     let mode = std::fs::metadata(config)
@@ -225,7 +225,7 @@ files yourself; add your own key with --also"
         ..WriteOptions::default()
     };
     sink::write_atomic(config, added.text.as_bytes(), &opts)?;
-    log::note(format!(
+    log::notice(format!(
         "{origin}: {} for '{regex}': {}",
         if added.new_rule {
             "new rule, before the existing ones,"

@@ -380,7 +380,7 @@ pub fn updatekeys(a: UpdatekeysArgs) -> Result<(), Error> {
     let ids = load_identities(&a.identity)?;
     let loaded = sops::load_encrypted(&origin, &data, format)?;
     let Some(diff) = recipient_diff(&loaded.metadata, &spec) else {
-        log::note(format!("{origin}: already up to date"));
+        log::notice(format!("{origin}: already up to date"));
         return Ok(());
     };
     if log::level() >= 0 || !a.yes {
@@ -390,7 +390,7 @@ pub fn updatekeys(a: UpdatekeysArgs) -> Result<(), Error> {
         match ask_yes_no()? {
             Some(true) => {}
             Some(false) => {
-                log::note(format!("{origin}: left unchanged"));
+                log::notice(format!("{origin}: left unchanged"));
                 return Ok(());
             }
             None => {
@@ -402,7 +402,7 @@ pub fn updatekeys(a: UpdatekeysArgs) -> Result<(), Error> {
     }
     let out = enc::updatekeys(&origin, &data, format, &ids, &spec)?;
     write_encrypted(&a.file, &out, Special::Refuse)?;
-    log::note(format!(
+    log::notice(format!(
         "{origin}: synced with new keys ({} key group(s))",
         spec.groups.iter().filter(|g| !g.is_empty()).count()
     ));

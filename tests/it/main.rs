@@ -62,3 +62,4 @@ mod sops_roundtrip;
 mod sops_yaml_cli;
 mod standalone;
 mod systemd_units;
+mod tailscaled;
