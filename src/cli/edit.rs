@@ -6,9 +6,11 @@
 //! SIGTERM or SIGHUP ends the run). The file is written again only when the plaintext changed,
 //! with its own data key ([`crate::sops::edit`]). `set`/`unset` change one index the same way.
 
+use std::io::IsTerminal;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use clap::Args;
@@ -32,7 +34,8 @@ Editor: $SOPS_EDITOR, else $EDITOR (split like a shell would), else vim, nano or
 plaintext is only in a 0600 file in a private 0700 directory under $TMPDIR, removed when the \
 editor exits. Unchanged: \"file has not changed\", exit 0, file untouched. Changed: encrypted \
 again with the same data key, MAC and lastmodified updated, written atomically. An edit that \
-no longer parses leaves the file as it was (exit 65). A file that does not exist yet is \
+no longer parses is refused: on a terminal, press enter to edit again; otherwise the file is \
+left as it was (exit 65). A file that does not exist yet is \
 created with the recipients of the nearest .sops.yaml rule, as encrypt does.")]
 pub struct EditArgs {
     /// The encrypted file (created when missing).
@@ -220,25 +223,29 @@ pub fn edit(a: EditArgs) -> Result<(), Error> {
         .file_name()
         .map(|n| n.to_os_string())
         .unwrap_or_else(|| "file".into());
-    let after = run_editor(&name, &before)?;
-    if after == before {
+    let mut doc = doc;
+    let mut accept = |after: &[u8]| -> Result<(), Error> {
+        match &mut doc {
+            Some(d) => d.replace(after).map_err(Error::from),
+            None => sops::load_plain(&origin, after, format)
+                .map(drop)
+                .map_err(|e| {
+                    crate::sops::edit::ChangeError::Unparsable {
+                        origin: origin.clone(),
+                        format,
+                        reason: e.to_string(),
+                    }
+                    .into()
+                }),
+        }
+    };
+    let Some(after) = run_editor(&name, &before, &mut accept)? else {
         log::notice(format!("{}: file has not changed", a.file.display()));
         return Ok(());
-    }
+    };
     let out = match (doc, new_spec) {
-        (Some(mut d), _) => {
-            d.replace(&after)?;
-            d.seal()?
-        }
+        (Some(d), _) => d.seal()?,
         (None, Some(spec)) => {
-            if let Err(e) = sops::load_plain(&origin, &after, format) {
-                return Err(crate::sops::edit::ChangeError::Unparsable {
-                    origin,
-                    format,
-                    reason: e.to_string(),
-                }
-                .into());
-            }
             crate::sops::encrypt::encrypt(&origin, &after, format, format, &spec)?
         }
         (None, None) => return Err(Error::Usage("nothing to edit".into())),
@@ -291,10 +298,16 @@ fn editor_command() -> Result<Vec<String>, Error> {
     ))
 }
 
-/// Runs the editor on a private copy of `plain` and returns what it left there. SIGINT is left
-/// to the editor (it shares the terminal); SIGTERM and SIGHUP are passed on to it, the private
-/// directory removed, and the run ended.
-fn run_editor(name: &std::ffi::OsStr, plain: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
+/// Runs the editor on a private copy of `plain` until `accept` takes what it left there
+/// (`None`: left unchanged). An edit `accept` refuses ends the run, unless stdin is a terminal:
+/// then, like sops, the editor can be opened again. SIGINT is left to the editor (it shares the
+/// terminal); SIGTERM and SIGHUP are passed on to it, the private directory removed, and the run
+/// ended.
+fn run_editor(
+    name: &std::ffi::OsStr,
+    plain: &[u8],
+    accept: &mut dyn FnMut(&[u8]) -> Result<(), Error>,
+) -> Result<Option<Zeroizing<Vec<u8>>>, Error> {
     use nix::sys::signal::{SigSet, Signal};
     let argv = editor_command()?;
     let template = std::env::temp_dir().join("tskeyctl-edit.XXXXXX");
@@ -332,13 +345,19 @@ fn run_editor(name: &std::ffi::OsStr, plain: &[u8]) -> Result<Zeroizing<Vec<u8>>
         .thread_block()
         .map_err(|e| Error::Editor(format!("cannot block signals: {e}")))?;
     let child_pid = Arc::new(Mutex::new(None::<i32>));
+    let prompting = Arc::new(AtomicBool::new(false));
     {
         let private = Arc::clone(&private);
         let child_pid = Arc::clone(&child_pid);
+        let prompting = Arc::clone(&prompting);
         std::thread::spawn(move || {
             loop {
                 let Ok(sig) = signals.wait() else { return };
-                if matches!(sig, Signal::SIGINT | Signal::SIGQUIT) {
+                // Left to the editor, which shares the terminal; at the re-edit prompt, Ctrl+C
+                // gives up.
+                if matches!(sig, Signal::SIGINT | Signal::SIGQUIT)
+                    && !prompting.load(Ordering::SeqCst)
+                {
                     continue;
                 }
                 // Held until the exit: the main thread waits on it after the editor.
@@ -354,32 +373,58 @@ fn run_editor(name: &std::ffi::OsStr, plain: &[u8]) -> Result<Zeroizing<Vec<u8>>
             }
         });
     }
-    let mut cmd = std::process::Command::new(&argv[0]);
-    cmd.args(&argv[1..]).arg(&tmp);
-    let status = match cmd.spawn() {
-        Ok(mut child) => {
-            if let Ok(mut pid) = child_pid.lock() {
-                *pid = Some(child.id() as i32);
+    let result = loop {
+        let mut cmd = std::process::Command::new(&argv[0]);
+        cmd.args(&argv[1..]).arg(&tmp);
+        let status = match cmd.spawn() {
+            Ok(mut child) => {
+                if let Ok(mut pid) = child_pid.lock() {
+                    *pid = Some(child.id() as i32);
+                }
+                child.wait()
             }
-            child.wait()
+            Err(e) => Err(e),
+        };
+        // The watcher holds this lock from a SIGTERM to the end of the process: taking it
+        // here means no signal ended the run (or waits for that end).
+        let gate = private.lock().unwrap_or_else(|p| p.into_inner());
+        let edited = match status {
+            Err(e) => Err(Error::Editor(format!(
+                "cannot run the editor {}: {e}",
+                argv[0]
+            ))),
+            Ok(st) if !st.success() => Err(Error::Editor(format!(
+                "the editor {} exited with {st}; the file was not changed",
+                argv[0]
+            ))),
+            Ok(_) => {
+                source::read_limited(&Origin::File(tmp.clone()), SOPS_LIMIT, "the edited file")
+                    .map_err(Error::from)
+            }
+        };
+        let after = match edited {
+            Err(e) => break Err(e),
+            Ok(after) if *after == *plain => break Ok(None),
+            Ok(after) => after,
+        };
+        match accept(&after) {
+            Ok(()) => break Ok(Some(after)),
+            Err(e) if std::io::stdin().is_terminal() => {
+                // Like sops: say why, and offer the editor again (Ctrl+C gives up).
+                drop(gate);
+                eprintln!("tskeyctl: error: {}", log::bounded::cap(&e.to_string()));
+                eprint!("Press enter to return to the editor, or Ctrl+C to exit.");
+                prompting.store(true, Ordering::SeqCst);
+                let mut line = String::new();
+                let answered = std::io::stdin().read_line(&mut line);
+                prompting.store(false, Ordering::SeqCst);
+                if !matches!(answered, Ok(n) if n > 0) {
+                    break Err(e);
+                }
+            }
+            Err(e) => break Err(e),
         }
-        Err(e) => Err(e),
     };
-    // The watcher holds this lock from a SIGTERM to the end of the process: taking it here
-    // means no signal ended the run (or waits for that end).
-    let mut gate = private.lock().unwrap_or_else(|p| p.into_inner());
-    let result = match status {
-        Err(e) => Err(Error::Editor(format!(
-            "cannot run the editor {}: {e}",
-            argv[0]
-        ))),
-        Ok(st) if !st.success() => Err(Error::Editor(format!(
-            "the editor {} exited with {st}; the file was not changed",
-            argv[0]
-        ))),
-        Ok(_) => source::read_limited(&Origin::File(tmp.clone()), SOPS_LIMIT, "the edited file")
-            .map_err(Error::from),
-    };
-    gate.take();
+    private.lock().unwrap_or_else(|p| p.into_inner()).take();
     result
 }

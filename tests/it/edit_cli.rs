@@ -370,7 +370,7 @@ fn edit_ended_by_sigterm_removes_the_plaintext_and_keeps_the_file() {
     let flag = w.path("editing");
     let editor = w.script(
         "slow.sh",
-        &format!("sed -i s/hello/world/ \"$1\"; touch {}; sleep 30", s(&flag)),
+        &format!("sed -i s/hello/world/ \"$1\"; touch {}; exec sleep 30", s(&flag)),
     );
     let mut c = tsk(&["edit", s(&file)]);
     c.env("SOPS_AGE_KEY_FILE", w.path("k.txt"))
@@ -532,4 +532,40 @@ fn set_values_from_stdin_and_files_and_secret_looking_argv_refused() {
     let o = w.run(&["unset", "--idempotent", s(&file), "[\"zz\"]"], &[], None);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(fs::read(&file).expect("read"), before);
+}
+
+#[test]
+fn edit_on_a_terminal_offers_the_editor_again_after_a_broken_edit() {
+    let Some(script) = peer("SCRIPT_BIN", "script") else {
+        return;
+    };
+    let Some(w) = World::new() else { return };
+    let file = w.sops_file("s.yaml", b"a: hello\n");
+    let count = w.path("count");
+    // First run: breaks the file; second run: a valid edit.
+    let editor = w.script(
+        "twice.sh",
+        &format!(
+            "if [ -e {c} ]; then echo 'a: fixed' > \"$1\"; else touch {c}; echo 'a: [' > \"$1\"; fi",
+            c = s(&count)
+        ),
+    );
+    let cmd = format!("{BIN} edit {}; echo EXIT=$?", s(&file));
+    let mut c = Command::new(&script);
+    c.args(["-qec", &cmd, "/dev/null"])
+        .env("SOPS_AGE_KEY_FILE", w.path("k.txt"))
+        .env("TMPDIR", w.path("tmp"))
+        .env("EDITOR", &editor)
+        .env_remove("SOPS_EDITOR");
+    // Enter at the prompt, typed on the terminal.
+    let o = output(c, Some(b"\n"));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(out.contains("the edited file is not valid yaml"), "{out}");
+    assert!(
+        out.contains("Press enter to return to the editor, or Ctrl+C to exit."),
+        "{out}"
+    );
+    assert!(out.contains("EXIT=0"), "{out}");
+    assert_eq!(w.sops_decrypt(&file), b"a: fixed\n");
+    assert!(w.tmp_is_empty());
 }
