@@ -370,7 +370,10 @@ fn edit_ended_by_sigterm_removes_the_plaintext_and_keeps_the_file() {
     let flag = w.path("editing");
     let editor = w.script(
         "slow.sh",
-        &format!("sed -i s/hello/world/ \"$1\"; touch {}; exec sleep 30", s(&flag)),
+        &format!(
+            "sed -i s/hello/world/ \"$1\"; touch {}; exec sleep 30",
+            s(&flag)
+        ),
     );
     let mut c = tsk(&["edit", s(&file)]);
     c.env("SOPS_AGE_KEY_FILE", w.path("k.txt"))
