@@ -298,19 +298,19 @@ mod tests {
         assert_eq!(
             a.text,
             format!(
-                "# top\ncreation_rules:\n  - path_regex: a/.*\n    key_groups:\n      - age:\n          - {R1}\n  # catch-all\n  - age: x\nother: 1\n"
+                "# top\ncreation_rules:\n  - path_regex: 'a/.*'\n    key_groups:\n      - age:\n          - {R1}\n  # catch-all\n  - age: x\nother: 1\n"
             )
         );
     }
 
     #[test]
     fn the_same_path_regex_gets_the_recipients() {
-        let old = "creation_rules:\n  - path_regex: a/.*\n    key_groups:\n      - age:\n          - x # mine\n  - age: y\n";
+        let old = "creation_rules:\n  - path_regex: 'a/.*'\n    key_groups:\n      - age:\n          - x # mine\n  - age: y\n";
         let a = add_recipients(Some(old), "a/.*", &[R1.into(), "x".into()]).unwrap();
         assert_eq!(
             a.text,
             format!(
-                "creation_rules:\n  - path_regex: a/.*\n    key_groups:\n      - age:\n          - x # mine\n          - {R1}\n  - age: y\n"
+                "creation_rules:\n  - path_regex: 'a/.*'\n    key_groups:\n      - age:\n          - x # mine\n          - {R1}\n  - age: y\n"
             )
         );
         assert_eq!(a.already, vec!["x".to_string()]);
