@@ -214,6 +214,8 @@ fn edit_every_format_no_change_change_replace_and_break() {
         // A change through `sed` (EDITOR split like a shell): sops decrypts the edit, the data
         // key (its age stanza) is the same, the plaintext was 0600 in a 0700 directory.
         let _ = fs::remove_file(w.path("record.log"));
+        let meta_before = meta_lines(&fs::read(&file).expect("read"));
+        std::thread::sleep(std::time::Duration::from_millis(1100));
         let o = w.run(&["edit", s(&file)], &[("EDITOR", &record)], None);
         assert_eq!(code(&o), 0, "{name}: {}", stderr(&o));
         let want = String::from_utf8_lossy(&shown).replace("hello", "world");
@@ -276,6 +278,18 @@ fn edit_every_format_no_change_change_replace_and_break() {
         cases += 1;
     }
     assert_eq!(cases, 5);
+}
+
+/// The `lastmodified` and `mac` lines of a sops file (any format).
+fn meta_lines(file: &[u8]) -> (String, String) {
+    let t = String::from_utf8_lossy(file);
+    let find = |a: &str, b: &str| {
+        t.lines()
+            .find(|l| l.contains(a) && l.contains(b))
+            .unwrap_or_else(|| panic!("no {a} in {t}"))
+            .to_string()
+    };
+    (find("lastmodified", ""), find("mac", "ENC[AES256_GCM"))
 }
 
 /// The first age stanza's `enc` (the wrapped data key) of a yaml/json/env/ini sops file.
