@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use super::mint::{ApiArgs, CredentialArgs, KeyOptionArgs, parse_duration};
+use super::mint::{ApiArgs, CredentialArgs, FederationArgs, KeyOptionArgs, parse_duration};
 use super::parse_format;
 use super::sops::load_identities;
 use crate::error::Error;
@@ -38,9 +38,10 @@ Exit codes: 0 ok, 65 bad data / no material, 66 source missing, 73 cannot write,
 API temporarily failing (retry), 77 no identity opens the source / credentials rejected, 78 bad \
 option or tags not permitted.")]
 pub struct ProvisionArgs {
-    /// The encrypted (or plain) source file.
+    /// The encrypted (or plain) source file (optional with a federated identity: --client-id
+    /// or TS_CLIENT_ID).
     #[arg(long, value_name = "FILE")]
-    source: PathBuf,
+    source: Option<PathBuf>,
     /// Key inside the source: sops-nix path `a/b`, or an env-file variable.
     #[arg(long, value_name = "KEY")]
     key: Option<String>,
@@ -85,6 +86,8 @@ pub struct ProvisionArgs {
     identity: Vec<PathBuf>,
     #[command(flatten)]
     key_options: KeyOptionArgs,
+    #[command(flatten)]
+    federation: FederationArgs,
     #[command(flatten)]
     api: ApiArgs,
 }
@@ -175,7 +178,15 @@ pub fn provision(a: ProvisionArgs) -> Result<(), Error> {
     }
     // A device, FIFO, directory or untrusted directory at --out fails before anything is read.
     crate::sink::preflight(&a.out, &write).map_err(|e| offer_mkdir(e.into(), &a.out))?;
-    let source = absolute(&a.source)?;
+    let source = a.source.as_deref().map(absolute).transpose()?;
+    if source.is_none()
+        && a.federation.client_id.is_none()
+        && std::env::var_os("TS_CLIENT_ID").is_none()
+    {
+        return Err(Error::Usage(
+            "give --source FILE, or a federated identity (--client-id ID or TS_CLIENT_ID)".into(),
+        ));
+    }
     let req = Request {
         name: name_of(a.name.as_ref(), &a.out)?,
         out: absolute(&a.out)?,
@@ -183,14 +194,33 @@ pub fn provision(a: ProvisionArgs) -> Result<(), Error> {
         env_name: a.env_name.clone(),
         write,
         state_dir: a.state_dir.clone(),
-        source: Some(source.clone()),
+        source: source.clone(),
         source_key: a.key.clone(),
         reuse_if_valid_for: reuse,
         revoke_previous: a.revoke_previous,
     };
     let identities = || load_identities(&a.identity);
-    let mut load =
-        || provision::material_from_source(&source, a.key.as_deref(), a.input_type, &identities);
+    let mut load = || -> Result<crate::material::Material, Error> {
+        use crate::material::Material;
+        match &source {
+            Some(source) => {
+                let mut m = provision::material_from_source(
+                    source,
+                    a.key.as_deref(),
+                    a.input_type,
+                    &identities,
+                )?;
+                if let Material::Federated(f) = &mut m {
+                    a.federation.complete(f)?;
+                }
+                Ok(m)
+            }
+            None => match a.federation.federated()? {
+                Some(f) => Ok(Material::Federated(f)),
+                None => Err(crate::credentials::CredentialsError::None.into()),
+            },
+        }
+    };
     let outcome = provision::provision(&req, &mut load, &MintWith { key, api })
         .map_err(|e| offer_mkdir(e, &req.out))?;
     log::info(format!("{}: {outcome:?}", req.out.display()));
@@ -295,6 +325,7 @@ pub fn revoke(a: RevokeArgs) -> Result<(), Error> {
             input_type: a.input_type,
             given,
             identities: &identities,
+            complete: &|f| a.credentials.federation.complete(f),
         },
         &api,
     )?;
