@@ -486,8 +486,9 @@ containing {marker}): {e}"
                 endpoint,
                 what: match auth {
                     Bearer::Token(_) => format!(
-                        "the OAuth client or federated identity lacks the `{scope}` scope: edit \
-it (or create a new one) with that scope under Settings → Trust credentials"
+                        "the OAuth client lacks the `{scope}` scope (or, with a federated \
+identity, the identity does): edit it (or create a new one) with that scope under Settings → \
+OAuth clients / Trust credentials"
                     ),
                     Bearer::ApiKey(_) => format!(
                         "the API key's user may not do this (it needs the rights of the \
