@@ -43,62 +43,62 @@ pub struct ProvisionArgs {
     /// The encrypted (or plain) source file (optional with a federated identity: --client-id
     /// or TS_CLIENT_ID).
     #[arg(long, value_name = "FILE")]
-    source: Option<PathBuf>,
+    pub(super) source: Option<PathBuf>,
     /// Key inside the source: sops-nix path `a/b`, or an env-file variable.
     #[arg(long, value_name = "KEY")]
-    key: Option<String>,
+    pub(super) key: Option<String>,
     /// Force the sops format of the source (default: detected).
     #[arg(long, value_name = "yaml|json|dotenv|ini|binary", value_parser = parse_format)]
-    input_type: Option<Format>,
+    pub(super) input_type: Option<Format>,
     /// Where to write the auth key.
     #[arg(long, value_name = "PATH")]
-    out: PathBuf,
+    pub(super) out: PathBuf,
     /// raw: the key and a newline; env: TS_AUTHKEY=<key>; json: the key and its metadata.
     #[arg(long, value_enum, default_value = "raw")]
-    format: OutputFormat,
+    pub(super) format: OutputFormat,
     /// Variable name for --format env.
     #[arg(long, value_name = "NAME", default_value = "TS_AUTHKEY")]
-    env_name: String,
+    pub(super) env_name: String,
     /// Owner of the output file (name or uid).
     #[arg(long, value_name = "USER")]
-    owner: Option<String>,
+    pub(super) owner: Option<String>,
     /// Group of the output file (name or gid).
     #[arg(long, value_name = "GROUP")]
-    group: Option<String>,
+    pub(super) group: Option<String>,
     /// Mode of the output file (octal permission bits, at most 0777), applied exactly.
     #[arg(long, value_name = "OCTAL", default_value = "0600")]
-    mode: String,
+    pub(super) mode: String,
     /// Create the output directory (mode 0751) if missing.
     #[arg(long)]
-    mkdir: bool,
+    pub(super) mkdir: bool,
     /// Name of the state record (default: the output file's name).
     #[arg(long)]
-    name: Option<String>,
+    pub(super) name: Option<String>,
     /// State directory.
     #[arg(long, value_name = "DIR", default_value = STATE_DIR)]
-    state_dir: PathBuf,
+    pub(super) state_dir: PathBuf,
     /// Keep the current key (no API call) if tskeyctl minted it and it stays valid this long.
     #[arg(long, value_name = "DURATION")]
-    reuse_if_valid_for: Option<String>,
+    pub(super) reuse_if_valid_for: Option<String>,
     /// After minting, revoke the key the state recorded before.
     #[arg(long)]
-    revoke_previous: bool,
+    pub(super) revoke_previous: bool,
     /// Mint nothing, write nothing when tailscaled is logged in (its BackendState is Running,
     /// Starting or Stopped); an absent or silent tailscaled provisions as usual.
     #[arg(long)]
-    skip_if_logged_in: bool,
+    pub(super) skip_if_logged_in: bool,
     /// tailscaled's LocalAPI socket (for --skip-if-logged-in).
     #[arg(long, value_name = "PATH", default_value = tailscaled::DEFAULT_SOCKET)]
-    tailscaled_socket: PathBuf,
+    pub(super) tailscaled_socket: PathBuf,
     /// Identity: an OpenSSH ed25519 private key or an age identity file (repeatable).
     #[arg(short = 'i', long = "identity", value_name = "FILE")]
-    identity: Vec<PathBuf>,
+    pub(super) identity: Vec<PathBuf>,
     #[command(flatten)]
-    key_options: KeyOptionArgs,
+    pub(super) key_options: KeyOptionArgs,
     #[command(flatten)]
-    federation: FederationArgs,
+    pub(super) federation: FederationArgs,
     #[command(flatten)]
-    api: ApiArgs,
+    pub(super) api: ApiArgs,
 }
 
 /// `--format`: the library's layouts as clap values (only the CLI knows clap).
@@ -120,12 +120,12 @@ impl clap::ValueEnum for OutputFormat {
 }
 
 /// `--mode`, `--owner`, `--group` through the crate's one parser and resolver ([`crate::perm`]).
-fn perm_flag<T>(flag: &str, r: Result<T, crate::perm::PermError>) -> Result<T, Error> {
+pub(super) fn perm_flag<T>(flag: &str, r: Result<T, crate::perm::PermError>) -> Result<T, Error> {
     r.map_err(|e| Error::Config(format!("{flag}: {e}")))
 }
 
 /// `p` made absolute against the working directory (`-`, standard input, stays as it is).
-fn absolute(p: &Path) -> Result<PathBuf, Error> {
+pub(super) fn absolute(p: &Path) -> Result<PathBuf, Error> {
     if p.as_os_str() == "-" {
         return Ok(p.to_path_buf());
     }
@@ -137,7 +137,7 @@ fn absolute(p: &Path) -> Result<PathBuf, Error> {
     })
 }
 
-fn name_of(name: Option<&String>, out: &Path) -> Result<String, Error> {
+pub(super) fn name_of(name: Option<&String>, out: &Path) -> Result<String, Error> {
     let n = match name {
         Some(n) => n.clone(),
         None => out

@@ -45,6 +45,12 @@ pub struct AccessToken {
     pub token: Zeroizing<String>,
     /// When it stops working (a little early, to be safe).
     pub valid_until: Instant,
+    /// The scopes the reply says the token carries (`scope`, space-separated), if it says.
+    pub scopes: Option<Vec<String>>,
+}
+
+fn scopes_of(scope: Option<String>) -> Option<Vec<String>> {
+    scope.map(|s| s.split_whitespace().map(str::to_owned).collect())
 }
 
 /// Time allowed for finding and revoking the keys of lost replies, even past the deadline.
@@ -76,6 +82,8 @@ impl Api {
             access_token: Zeroizing<String>,
             #[serde(default)]
             expires_in: Option<u64>,
+            #[serde(default)]
+            scope: Option<String>,
         }
         let started = Instant::now();
         let reply = self.call(
@@ -102,6 +110,7 @@ impl Api {
                 Ok(AccessToken {
                     token: r.access_token,
                     valid_until: started + life,
+                    scopes: scopes_of(r.scope),
                 })
             }
             Err(CallError::Mint(e)) => Err(e),
@@ -151,6 +160,8 @@ TAILSCALE_BASE_URL (this is not a credentials problem)"
             access_token: Zeroizing<String>,
             #[serde(default)]
             expires_in: Option<u64>,
+            #[serde(default)]
+            scope: Option<String>,
         }
         let started = Instant::now();
         let reply = self.call(
@@ -176,6 +187,7 @@ TAILSCALE_BASE_URL (this is not a credentials problem)"
                 Ok(AccessToken {
                     token: r.access_token,
                     valid_until: started + Duration::from_secs(secs.saturating_sub(30)),
+                    scopes: scopes_of(r.scope),
                 })
             }
             Err(CallError::Mint(e)) => Err(e),

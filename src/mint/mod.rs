@@ -232,6 +232,25 @@ impl Minter {
         Ok(minted)
     }
 
+    /// Authenticates without minting (an OAuth token, or a federation token exchange) and
+    /// lists the keys the credentials can see: the API answers and accepts them. Returns the
+    /// number of keys and the scopes the access token carries (`None` for an API key, or when
+    /// the server did not say).
+    pub fn check_access(
+        &mut self,
+        creds: &Credentials,
+    ) -> Result<(usize, Option<Vec<String>>), MintError> {
+        self.authenticate(creds)?;
+        let keys = self
+            .api
+            .list_keys(self.bearer(creds), creds.tailnet(), &self.deadline)?;
+        let scopes = match creds {
+            Credentials::ApiKey(_) => None,
+            _ => self.token.as_ref().and_then(|t| t.scopes.clone()),
+        };
+        Ok((keys.len(), scopes))
+    }
+
     /// Describes a key (`invalid` is true once revoked or expired).
     pub fn key_info(&mut self, creds: &Credentials, id: &str) -> Result<KeyInfo, MintError> {
         self.authenticate(creds)?;

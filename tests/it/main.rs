@@ -34,6 +34,7 @@ mod attack_messages;
 mod attack_state;
 mod attack_targets;
 mod cli_docs;
+mod doctor;
 mod examples;
 mod fake_tailscale_api;
 mod fuzz_regressions;
