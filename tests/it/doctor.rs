@@ -195,3 +195,45 @@ fn an_expired_id_token_fails_the_clock_check_before_any_exchange() {
     assert!(fake.requests_to(TOKEN_EXCHANGE).is_empty());
     assert!(!r.stdout.contains(&jwt) && !r.stderr.contains(&jwt));
 }
+
+#[test]
+fn with_skip_if_logged_in_tailscaled_is_checked() {
+    use crate::tailscaled::{Answer, FakeLocalApi};
+    let fake = FakeTailscale::start();
+    let secret = fake.add_oauth_client(&["auth_keys"], &["tag:server"]);
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("run")).unwrap();
+    let source = dir.path().join("oauth.env");
+    fs::write(&source, format!("TS_API_CLIENT_SECRET={secret}\n")).unwrap();
+    let socket = dir.path().join("tailscaled.sock");
+    let base = [
+        "--source",
+        s(&source),
+        "--tags",
+        "tag:server",
+        "--skip-if-logged-in",
+    ];
+    let mut args = base.to_vec();
+    args.extend(["--tailscaled-socket", s(&socket)]);
+    let r = doctor(&fake, dir.path(), &args);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout.contains(
+            "    hint: tailscaled is not answering on --tailscaled-socket: provision would mint"
+        ),
+        "{}",
+        r.stdout
+    );
+    let _api = FakeLocalApi::start(&socket, &[Answer::State("Running")]);
+    let r = doctor(&fake, dir.path(), &args);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(
+        r.stdout.contains(&format!(
+            "✓ tailscaled: {} answers: BackendState Running (logged in: provision would skip)",
+            s(&socket)
+        )),
+        "{}",
+        r.stdout
+    );
+    assert!(fake.minted_keys().is_empty());
+}
