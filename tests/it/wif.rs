@@ -809,5 +809,21 @@ fn malformed_or_missing_federation_inputs_fail_before_any_request() {
         &[],
     );
     assert_eq!(r.code, 2, "{}", r.stderr);
+    // So is an ID token given as an argument (to any flag), named by flag, never echoed.
+    let jwt = t.idp.token();
+    for flag in ["--id-token-file", "--client-id", "--audience"] {
+        let r = crate::util::run(&["mint", flag, &jwt, "--tags", "tag:ci"], &[]);
+        assert_eq!(r.code, 2, "{flag}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(flag) && r.stderr.contains("TS_ID_TOKEN"),
+            "{}",
+            r.stderr
+        );
+        assert!(
+            !r.stderr.contains(&jwt) && !r.stdout.contains(&jwt),
+            "{}",
+            r.stderr
+        );
+    }
     assert!(t.fake.requests().is_empty());
 }
