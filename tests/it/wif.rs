@@ -827,3 +827,29 @@ fn malformed_or_missing_federation_inputs_fail_before_any_request() {
     }
     assert!(t.fake.requests().is_empty());
 }
+
+#[test]
+fn revoke_after_join_takes_the_federation_flags() {
+    use crate::tailscaled::{Answer, FakeLocalApi};
+    let t = Setup::new();
+    let jwt = t.idp.token();
+    let token_file = t.write("token", &jwt);
+    let out = t.p("run/ts");
+    let fed = ["--client-id", CLIENT_ID, "--id-token-file", s(&token_file)];
+    let mut args = vec!["provision", "--out", s(&out), "--tags", "tag:ci"];
+    args.extend(fed);
+    assert_eq!(t.run(&args, &[]).code, 0);
+    assert_eq!(t.fake.live_keys().len(), 1);
+    let socket = t.p("tailscaled.sock");
+    let _api = FakeLocalApi::start(&socket, &[Answer::State("Running")]);
+    let mut rv = vec!["revoke", "--name", "ts", "--after-join", "--timeout", "10s"];
+    rv.extend(["--tailscaled-socket", s(&socket)]);
+    rv.extend(fed);
+    let r = t.run(&rv, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(t.fake.live_keys().is_empty(), "the key must be revoked");
+    assert_eq!(t.fake.requests_to(TOKEN_EXCHANGE).len(), 2);
+    let rec: Value = serde_json::from_str(&t.state_text("ts")).unwrap();
+    assert!(rec["revoked"].is_string(), "{rec}");
+    assert_eq!(rec["material"], "federated");
+}
