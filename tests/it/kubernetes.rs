@@ -364,6 +364,13 @@ fn init_container_provisions_into_the_memory_emptydir() {
             Some(&json!(format!("file:{KEY_OUT}")))
         );
         assert_eq!(env(ts, "TS_KUBE_SECRET"), Some(&json!("")), "{name}");
+        // containerboot counts as "in Kubernetes" when KUBERNETES_SERVICE_HOST is non-empty and
+        // then reads the service-account files no container here mounts.
+        assert_eq!(
+            env(ts, "KUBERNETES_SERVICE_HOST"),
+            Some(&json!("")),
+            "{name}"
+        );
         assert_eq!(env(ts, "TS_USERSPACE"), Some(&json!("true")), "{name}");
         assert_eq!(env(ts, "TS_AUTH_ONCE"), Some(&json!("true")), "{name}");
         assert_eq!(env(ts, "TS_STATE_DIR"), Some(&json!("/var/lib/tailscale")));
