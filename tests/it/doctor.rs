@@ -237,3 +237,57 @@ fn with_skip_if_logged_in_tailscaled_is_checked() {
     );
     assert!(fake.minted_keys().is_empty());
 }
+
+#[test]
+fn a_source_for_another_host_names_both_recipient_sets_and_opens_with_its_key() {
+    use crate::util::example;
+    let fake = FakeTailscale::start();
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("run")).unwrap();
+    let source = example("authkey.yaml");
+    let r = doctor(&fake, dir.path(), &["--source", &source]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout.contains(&format!(
+            "✗ source: {source}: no identity can decrypt this file"
+        )) && r.stdout.contains(
+            "file recipients: age1p03njzql5qqtqy0wc73u0s88f2cprd3z0rr03g2ghhw5vjpe8fqslx6yns"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("    hint: no identity here opens the source: compare the file's recipients"),
+        "{}",
+        r.stdout
+    );
+    // With the host key it was encrypted to: an auth key, written as is — no API check.
+    let key = example("host/ssh_host_ed25519_key");
+    let r = doctor(
+        &fake,
+        dir.path(),
+        &[
+            "--source",
+            &source,
+            "--key",
+            "tailscale_authkey",
+            "-i",
+            &key,
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("✓ identities: 2 found, recipients age1p03nj"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("holds an auth key (written as is; no API call)"),
+        "{}",
+        r.stdout
+    );
+    assert!(fake.requests().is_empty());
+}
