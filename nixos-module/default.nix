@@ -24,7 +24,9 @@ let
   helpers = import ./lib.nix { inherit lib; };
   exe = lib.getExe cfg.package;
 
-  sidecarKeys = lib.mapAttrsToList (_: s: s.key) cfg.sidecars;
+  # Keys of `containers.<name>` (./containers.nix) are provisioned by their container's unit too.
+  containerKeys = map (n: "ts-${n}") (lib.attrNames cfg.containers);
+  sidecarKeys = lib.mapAttrsToList (_: s: s.key) cfg.sidecars ++ containerKeys;
   # Keys with a unit of their own; a sidecar's key is provisioned by the sidecar's unit.
   ownKeys = lib.filterAttrs (n: _: !(lib.elem n sidecarKeys)) cfg.keys;
 
@@ -123,6 +125,29 @@ let
       }
     );
 
+  # The unit of container `ts-<name>`: mint before podman runs (podman reads the file with
+  # --env-file, so no EnvironmentFile= here), revoke after it stopped.
+  containerService =
+    name: c:
+    let
+      k = "ts-${name}";
+      key = cfg.keys.${k};
+    in
+    lib.nameValuePair "${config.virtualisation.oci-containers.backend}-${k}" {
+      serviceConfig = {
+        ExecStartPre =
+          mkdirLines key
+          ++ [
+            (helpers.stateDirLine {
+              inherit (pkgs) coreutils;
+              inherit (c) stateDir;
+            })
+            (provisionLine k key "env")
+          ];
+        ExecStopPost = optional key.revokeOnStop (revokeLine k);
+      };
+    };
+
   # Output paths used more than once (keys and decrypt-only secrets share /run/secrets).
   allPaths =
     lib.mapAttrsToList (_: k: k.path) cfg.keys ++ lib.mapAttrsToList (_: s: s.path) cfg.secrets;
@@ -168,7 +193,10 @@ let
     ];
 in
 {
-  imports = [ ./secrets.nix ];
+  imports = [
+    ./secrets.nix
+    ./containers.nix
+  ];
 
   options.services.tskeyctl = {
     enable = lib.mkEnableOption "tskeyctl: Tailscale auth keys and secrets from files encrypted to the host's SSH key";
@@ -273,7 +301,8 @@ in
       // lib.mapAttrs' (
         name: key: lib.nameValuePair "tskeyctl-${name}-refresh" (keyService name key true)
       ) refreshKeys
-      // lib.mapAttrs sidecarService cfg.sidecars;
+      // lib.mapAttrs sidecarService cfg.sidecars
+      // lib.mapAttrs' containerService cfg.containers;
 
     systemd.timers = lib.mapAttrs' (
       name: key:

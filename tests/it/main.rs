@@ -19,7 +19,9 @@ mod fake_tailscale;
 mod install_common;
 mod mint_common;
 mod nix_support;
+mod podman_support;
 mod sops_support;
+mod unit_runner;
 mod util;
 
 // Tests.
@@ -46,6 +48,7 @@ mod mint_faults;
 mod mint_library;
 mod mint_revoke_on_write_failure;
 mod nixos_module;
+mod podman_sidecar;
 mod provision_api;
 mod provision_local;
 mod readme;
