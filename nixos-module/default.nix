@@ -55,7 +55,7 @@ let
     + helpers.execLine (
       helpers.revokeArgs {
         inherit exe name;
-        inherit (cfg) stateDir;
+        inherit (cfg) stateDir hostKeyPaths;
       }
     );
   mkdirLines = key: [
@@ -144,7 +144,8 @@ let
             })
             (provisionLine k key "env")
           ];
-        ExecStopPost = optional key.revokeOnStop (revokeLine k);
+        # First, before oci-containers' own clean-up: a failing ExecStopPost= skips the rest.
+        ExecStopPost = lib.mkBefore (optional key.revokeOnStop (revokeLine k));
       };
     };
 

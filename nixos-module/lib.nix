@@ -113,12 +113,15 @@ rec {
       p
     ]) hostKeyPaths;
 
-  # `tskeyctl revoke …`; credentials default to the source recorded in the state.
+  # `tskeyctl revoke …`; credentials default to the source recorded in the state, decrypted
+  # with the same host keys as the provision (without them a non-default hostKeyPaths would make
+  # every revoke fail, silently behind the `-`).
   revokeArgs =
     {
       exe,
       name,
       stateDir,
+      hostKeyPaths,
     }:
     [
       exe
@@ -127,7 +130,11 @@ rec {
       stateDir
       "--name"
       name
-    ];
+    ]
+    ++ lib.concatMap (p: [
+      "-i"
+      p
+    ]) hostKeyPaths;
 
   # Runs with full privileges (`+`), before the sandbox of the main command is set up: the
   # sandbox needs both directories to exist to make them writable.

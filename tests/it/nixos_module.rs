@@ -262,7 +262,7 @@ fn example_podman_sidecar() {
         --expiry 10m --description \"web sidecar\" -i {HOST_KEY}")
                 ],
                 "EnvironmentFile": ["-/run/secrets/web-ts"],
-                "ExecStopPost": [format!("-{EXE} revoke --state-dir /var/lib/tskeyctl --name web-ts")],
+                "ExecStopPost": [format!("-{EXE} revoke --state-dir /var/lib/tskeyctl --name web-ts -i {HOST_KEY}")],
                 "Environment": "PODMAN_SYSTEMD_UNIT=%n",
                 "NotifyAccess": "all",
                 "Restart": "always",

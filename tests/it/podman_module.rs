@@ -5,8 +5,8 @@
 //!
 //! The run uses the case `containersLocal` of tests/nix/cases.nix (the stand-in image, file
 //! logs, commands that report what the containers see). The runner renders the units as NixOS
-//! does (`script` → ExecStart=, `preStop` → ExecStop=, `postStop` → ExecStopPost= before the
-//! module's own, each a `sh -e` script), and substitutes: the container name `podtest` by a
+//! does (`script` → ExecStart=, `preStop` → ExecStop=, `postStop` → ExecStopPost= after the
+//! module's own, which it orders first with mkBefore; each a `sh -e` script), and substitutes: the container name `podtest` by a
 //! unique one, store paths by local programs, /run/secrets, /var/lib/tskeyctl*, the host key and
 //! the out directory by paths in a temp dir. The fake API comes in through a test drop-in
 //! (`TAILSCALE_BASE_URL`), as in `podman_sidecar`; tskeyctl runs on the host in ExecStartPre=,
@@ -60,7 +60,7 @@ fn containers_option_evaluates_to_a_tailscale_container_per_node() {
     assert_eq!(
         ts["serviceConfig"]["ExecStopPost"],
         json!([format!(
-            "-{EXE} revoke --state-dir /var/lib/tskeyctl --name ts-podtest"
+            "-{EXE} revoke --state-dir /var/lib/tskeyctl --name ts-podtest -i {HOST_KEY}"
         )])
     );
     assert!(ts["serviceConfig"].get("EnvironmentFile").is_none());
@@ -135,9 +135,9 @@ impl Generated<'_> {
             .replace("podtest", &self.token)
             .replace(EXE, BIN)
             .replace(COREUTILS_MKDIR, "/bin/mkdir")
-            .replace(SOPS, s(&self.host.p("etc/tskeyctl/oauth.sops.yaml")))
             .replace("/var/lib/tskeyctl-containers", s(&self.host.p("containers")));
-        t = self.host.subst(&t);
+        // After the other paths: the temp root is not substituted twice.
+        t = self.host.subst(&t).replace(SOPS, s(&self.host.p("etc/tskeyctl/oauth.sops.yaml")));
         for (path, _) in self.eval["storeScripts"].as_object().expect("storeScripts") {
             let local = self.script_path(path);
             t = t.replace(&path.replace("podtest", &self.token), s(&local));
@@ -182,10 +182,10 @@ impl Generated<'_> {
             &format!("{service}-post-stop"),
             svc["postStop"].as_str().expect("postStop"),
         );
-        // postStop's ExecStopPost= first, then the module's (list definitions concatenate).
+        // The module's ExecStopPost= (mkBefore) first, then postStop's.
         let (head, module_post) = split_stop_post(&main);
         let nixos = format!(
-            "[Service]\nExecStart={start}\nExecStop={stop}\nExecStopPost={post}\n{module_post}"
+            "[Service]\nExecStart={start}\nExecStop={stop}\n{module_post}ExecStopPost={post}\n"
         );
         let name = format!("{}.service", service.replace("podtest", &self.token));
         Unit::parse(&name, &[&head, &nixos, &self.host.test_dropin(self.podman)])

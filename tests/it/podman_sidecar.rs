@@ -176,7 +176,13 @@ fn contrib_dropin() -> String {
 }
 
 /// The sidecar stand-in: the container unit, contrib's drop-in, the test drop-in, `extra`.
+/// The credential is at /etc/tskeyctl/%N.sops.yaml, as the drop-in says.
 fn sidecar(host: &Host, podman: &Podman, name: &str, extra: &[&str]) -> Unit {
+    std::fs::copy(
+        host.p("etc/tskeyctl/oauth.sops.yaml"),
+        host.p(&format!("etc/tskeyctl/{name}.sops.yaml")),
+    )
+    .expect("copy source");
     let main = container_unit(podman, &host.p("out"), "none", true);
     let mut texts = vec![main, host.subst(&contrib_dropin()), host.test_dropin(podman)];
     texts.extend(extra.iter().map(|t| t.to_string()));
@@ -285,8 +291,9 @@ fn sidecar_unit_provisions_before_the_container_and_revokes_after_it() {
     assert_eq!(k["expirySeconds"], 600);
 
     unit.stop().unwrap_or_else(|f| panic!("stop failed: {f:?}"));
+    let post = unit.spawned("ExecStopPost");
+    assert_eq!(post[0].code, 0, "{}", post[0].stderr);
     assert!(host.fake.live_keys().is_empty(), "stopping revokes the key");
-    assert_eq!(unit.spawned("ExecStopPost")[0].code, 0);
     assert!(!podman.exists(&name), "--rm removed the container");
     host.audit(&unit);
     figures(test, 1, &host.fake);
