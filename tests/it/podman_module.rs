@@ -82,10 +82,9 @@ fn containers_option_evaluates_to_a_tailscale_container_per_node() {
     );
     assert_eq!(app["requires"], json!(["podman-ts-podtest.service"]));
     assert!(
-        app["script"]
-            .as_str()
-            .expect("script")
-            .contains(" \\\n  '--network=container:ts-podtest' \\\n  docker.io/library/nginx:stable"),
+        app["script"].as_str().expect("script").contains(
+            " \\\n  '--network=container:ts-podtest' \\\n  docker.io/library/nginx:stable"
+        ),
         "{}",
         app["script"]
     );
@@ -135,9 +134,15 @@ impl Generated<'_> {
             .replace("podtest", &self.token)
             .replace(EXE, BIN)
             .replace(COREUTILS_MKDIR, "/bin/mkdir")
-            .replace("/var/lib/tskeyctl-containers", s(&self.host.p("containers")));
+            .replace(
+                "/var/lib/tskeyctl-containers",
+                s(&self.host.p("containers")),
+            );
         // After the other paths: the temp root is not substituted twice.
-        t = self.host.subst(&t).replace(SOPS, s(&self.host.p("etc/tskeyctl/oauth.sops.yaml")));
+        t = self
+            .host
+            .subst(&t)
+            .replace(SOPS, s(&self.host.p("etc/tskeyctl/oauth.sops.yaml")));
         for (path, _) in self.eval["storeScripts"].as_object().expect("storeScripts") {
             let local = self.script_path(path);
             t = t.replace(&path.replace("podtest", &self.token), s(&local));
@@ -176,8 +181,14 @@ impl Generated<'_> {
         }
         let svc = &self.eval["services"][service];
         let main = render_service(svc, &|t| self.subst(t));
-        let start = self.script(&format!("{service}-start"), svc["script"].as_str().expect("script"));
-        let stop = self.script(&format!("{service}-pre-stop"), svc["preStop"].as_str().expect("preStop"));
+        let start = self.script(
+            &format!("{service}-start"),
+            svc["script"].as_str().expect("script"),
+        );
+        let stop = self.script(
+            &format!("{service}-pre-stop"),
+            svc["preStop"].as_str().expect("preStop"),
+        );
         let post = self.script(
             &format!("{service}-post-stop"),
             svc["postStop"].as_str().expect("postStop"),
@@ -253,7 +264,11 @@ fn generated_container_units_run_under_podman() {
             )
         );
         let marker = host.p(&format!("containers/{token}/marker"));
-        assert_eq!(wait_for(&marker), "state\n", "TS_STATE_DIR is the state directory");
+        assert_eq!(
+            wait_for(&marker),
+            "state\n",
+            "TS_STATE_DIR is the state directory"
+        );
         assert_key_only_in_env(podman, &ts_name, &key, &host.secrets(), &["--env-file"]);
         // The app: in the node's network namespace (not the host's), without the key.
         assert_eq!(seen_hash(&out, "app"), sha256_hex(b""));
@@ -267,7 +282,10 @@ fn generated_container_units_run_under_podman() {
             .unwrap_or_else(|f| panic!("round {round}: app stop failed: {f:?}"));
         ts.stop()
             .unwrap_or_else(|f| panic!("round {round}: ts stop failed: {f:?}"));
-        assert!(host.fake.live_keys().is_empty(), "round {round}: revoked on stop");
+        assert!(
+            host.fake.live_keys().is_empty(),
+            "round {round}: revoked on stop"
+        );
         assert!(!podman.exists(&ts_name) && !podman.exists(&app_name));
         host.audit(&ts);
         host.audit(&app);

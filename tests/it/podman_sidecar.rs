@@ -26,7 +26,11 @@ use crate::unit_runner::Unit;
 use crate::util::{BIN, assert_no_secret, repo, s};
 
 /// Totals over every podman test of this run: containers started, keys minted, keys revoked.
-static FIGURES: [AtomicUsize; 3] = [AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0)];
+static FIGURES: [AtomicUsize; 3] = [
+    AtomicUsize::new(0),
+    AtomicUsize::new(0),
+    AtomicUsize::new(0),
+];
 
 /// Adds one test's figures and prints the running totals (the last line printed is the total).
 pub fn figures(test: &str, started: usize, fake: &FakeTailscale) {
@@ -87,14 +91,29 @@ impl Host {
             .args(["recipient", s(&Self::host_key())])
             .output()
             .expect("recipient");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let recipient = String::from_utf8(out.stdout).expect("utf8");
         let dest = self.p(&format!("etc/tskeyctl/{name}.sops.yaml"));
         let out = std::process::Command::new(BIN)
-            .args(["encrypt", "--age", recipient.trim(), "-o", s(&dest), s(&plain_path)])
+            .args([
+                "encrypt",
+                "--age",
+                recipient.trim(),
+                "-o",
+                s(&dest),
+                s(&plain_path),
+            ])
             .output()
             .expect("encrypt");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         std::fs::remove_file(&plain_path).expect("rm");
         dest
     }
@@ -102,7 +121,10 @@ impl Host {
     /// Where the unit text says things live → this host's temp root.
     pub fn subst(&self, text: &str) -> String {
         text.replace("/usr/local/bin/tskeyctl", BIN)
-            .replace("/etc/tskeyctl/", &format!("{}/", s(&self.p("etc/tskeyctl"))))
+            .replace(
+                "/etc/tskeyctl/",
+                &format!("{}/", s(&self.p("etc/tskeyctl"))),
+            )
             .replace("/run/secrets", s(&self.p("run/secrets")))
             .replace("/var/lib/tskeyctl", s(&self.p("state")))
             .replace("/etc/ssh/ssh_host_ed25519_key", s(&Self::host_key()))
@@ -184,14 +206,14 @@ fn sidecar(host: &Host, podman: &Podman, name: &str, extra: &[&str]) -> Unit {
     )
     .expect("copy source");
     let main = container_unit(podman, &host.p("out"), "none", true);
-    let mut texts = vec![main, host.subst(&contrib_dropin()), host.test_dropin(podman)];
+    let mut texts = vec![
+        main,
+        host.subst(&contrib_dropin()),
+        host.test_dropin(podman),
+    ];
     texts.extend(extra.iter().map(|t| t.to_string()));
     let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
     Unit::parse(&format!("{name}.service"), &texts)
-}
-
-fn strings_of(v: &Value) -> String {
-    v.to_string()
 }
 
 /// What podman recorded about the container holds the key only in its environment: not in the
@@ -212,7 +234,11 @@ pub fn assert_key_only_in_env(
         &inspect["Config"]["Entrypoint"],
         &inspect["Config"]["CreateCommand"],
     ] {
-        assert_no_secret(&format!("podman inspect {name}"), &strings_of(field), secrets);
+        assert_no_secret(
+            &format!("podman inspect {name}"),
+            &field.to_string(),
+            secrets,
+        );
     }
     let create: Vec<&str> = inspect["Config"]["CreateCommand"]
         .as_array()
@@ -265,7 +291,8 @@ fn sidecar_unit_provisions_before_the_container_and_revokes_after_it() {
         names: vec![name.clone()],
     };
     let mut unit = sidecar(&host, podman, &name, &[]);
-    unit.start().unwrap_or_else(|f| panic!("start failed: {f:?}"));
+    unit.start()
+        .unwrap_or_else(|f| panic!("start failed: {f:?}"));
 
     // ExecStartPre= ran mkdir and provision, in that order, then podman.
     let pre = unit.spawned("ExecStartPre");
@@ -277,7 +304,10 @@ fn sidecar_unit_provisions_before_the_container_and_revokes_after_it() {
     let minted = host.fake.minted_keys();
     assert_eq!(minted.len(), 1);
     let key = env_file_key(&host.p(&format!("run/secrets/{name}.env")));
-    assert!(key == minted[0], "the env file does not hold the minted key");
+    assert!(
+        key == minted[0],
+        "the env file does not hold the minted key"
+    );
     assert_eq!(seen_hash(&host.p("out"), &name), sha256_hex(key.as_bytes()));
     assert_key_only_in_env(podman, &name, &key, &host.secrets(), &["--env=TS_AUTHKEY"]);
     // The key as the unit asked: ephemeral, single-use, pre-authorised, tag:container, 10 min.
@@ -345,14 +375,18 @@ fn restart_remints_after_revoke_and_reuses_without_it() {
     let mut unit = sidecar(&host, podman, &name, &[]);
     let mut keys = Vec::new();
     for _ in 0..2 {
-        unit.start().unwrap_or_else(|f| panic!("start failed: {f:?}"));
+        unit.start()
+            .unwrap_or_else(|f| panic!("start failed: {f:?}"));
         let key = env_file_key(&env);
         assert_eq!(seen_hash(&host.p("out"), &name), sha256_hex(key.as_bytes()));
         std::fs::remove_file(host.p(&format!("out/{name}.sha256"))).expect("rm");
         keys.push(key);
         unit.stop().unwrap_or_else(|f| panic!("stop failed: {f:?}"));
     }
-    assert!(keys[0] != keys[1], "a restart after a revoke must mint a new key");
+    assert!(
+        keys[0] != keys[1],
+        "a restart after a revoke must mint a new key"
+    );
     assert_eq!(host.fake.minted_keys(), keys);
     assert!(host.fake.live_keys().is_empty());
     host.audit(&unit);
@@ -362,7 +396,8 @@ fn restart_remints_after_revoke_and_reuses_without_it() {
     let mut unit = sidecar(&host, podman, &name, &["[Service]\nExecStopPost=\n"]);
     let mut again = Vec::new();
     for _ in 0..2 {
-        unit.start().unwrap_or_else(|f| panic!("start failed: {f:?}"));
+        unit.start()
+            .unwrap_or_else(|f| panic!("start failed: {f:?}"));
         let key = env_file_key(&env);
         assert_eq!(seen_hash(&host.p("out"), &name), sha256_hex(key.as_bytes()));
         std::fs::remove_file(host.p(&format!("out/{name}.sha256"))).expect("rm");
@@ -390,18 +425,15 @@ fn app_container_shares_the_sidecar_network_namespace_without_the_key() {
         names: vec![app_name.clone(), name.clone()],
     };
     let mut sc = sidecar(&host, podman, &name, &[]);
-    let app_text = container_unit(
-        podman,
-        &host.p("out"),
-        &format!("container:{name}"),
-        false,
-    );
+    let app_text = container_unit(podman, &host.p("out"), &format!("container:{name}"), false);
     let mut app = Unit::parse(
         &format!("{app_name}.service"),
         &[&app_text, &host.test_dropin(podman)],
     );
-    sc.start().unwrap_or_else(|f| panic!("sidecar start failed: {f:?}"));
-    app.start().unwrap_or_else(|f| panic!("app start failed: {f:?}"));
+    sc.start()
+        .unwrap_or_else(|f| panic!("sidecar start failed: {f:?}"));
+    app.start()
+        .unwrap_or_else(|f| panic!("app start failed: {f:?}"));
 
     let key = env_file_key(&host.p(&format!("run/secrets/{name}.env")));
     let ns = podman.netns(&name);
@@ -416,11 +448,17 @@ fn app_container_shares_the_sidecar_network_namespace_without_the_key() {
     );
     // The app never sees the key: its environment has no TS_AUTHKEY.
     assert_eq!(seen_hash(&host.p("out"), &app_name), sha256_hex(b""));
-    assert_no_secret("app env", &inspect["Config"]["Env"].to_string(), &[key.clone()]);
+    assert_no_secret(
+        "app env",
+        &inspect["Config"]["Env"].to_string(),
+        std::slice::from_ref(&key),
+    );
     assert_eq!(seen_hash(&host.p("out"), &name), sha256_hex(key.as_bytes()));
 
-    app.stop().unwrap_or_else(|f| panic!("app stop failed: {f:?}"));
-    sc.stop().unwrap_or_else(|f| panic!("sidecar stop failed: {f:?}"));
+    app.stop()
+        .unwrap_or_else(|f| panic!("app stop failed: {f:?}"));
+    sc.stop()
+        .unwrap_or_else(|f| panic!("sidecar stop failed: {f:?}"));
     assert!(host.fake.live_keys().is_empty());
     host.audit(&sc);
     host.audit(&app);

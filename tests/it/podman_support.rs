@@ -21,8 +21,19 @@ pub const IMAGE: &str = "localhost/tskeyctl-test-busybox:1";
 
 /// The applets the stand-in image offers.
 const APPLETS: [&str; 13] = [
-    "sh", "cat", "echo", "env", "ls", "sleep", "sha256sum", "readlink", "printf", "true", "test",
-    "mkdir", "hostname",
+    "sh",
+    "cat",
+    "echo",
+    "env",
+    "ls",
+    "sleep",
+    "sha256sum",
+    "readlink",
+    "printf",
+    "true",
+    "test",
+    "mkdir",
+    "hostname",
 ];
 
 pub struct Podman {
@@ -82,7 +93,9 @@ pub struct Cleanup<'a> {
 impl Drop for Cleanup<'_> {
     fn drop(&mut self) {
         for name in &self.names {
-            let _ = self.podman.output(&["rm", "-f", "-t", "0", "--ignore", name]);
+            let _ = self
+                .podman
+                .output(&["rm", "-f", "-t", "0", "--ignore", name]);
         }
     }
 }

@@ -117,7 +117,10 @@ impl Unit {
                 other => panic!("unit runner: section [{other}] is not implemented"),
             }
         }
-        assert!(pending.is_empty(), "unit runner: dangling continuation line");
+        assert!(
+            pending.is_empty(),
+            "unit runner: dangling continuation line"
+        );
     }
 
     fn setting(&mut self, key: &str, value: &str) {
@@ -139,7 +142,9 @@ impl Unit {
                     // Full privileges: this runner runs everything as root without a sandbox.
                     Some('+') => {}
                     Some(c @ ('@' | ':' | '!' | '|')) => {
-                        panic!("unit runner: the {c:?} command prefix is not implemented ({key}={value})")
+                        panic!(
+                            "unit runner: the {c:?} command prefix is not implemented ({key}={value})"
+                        )
                     }
                     _ => break,
                 }
@@ -194,7 +199,9 @@ impl Unit {
                 Some('N') => out.push_str(prefix),
                 Some('i') => out.push_str(instance),
                 Some('%') => out.push('%'),
-                other => panic!("unit runner: specifier %{other:?} is not implemented in {value:?}"),
+                other => {
+                    panic!("unit runner: specifier %{other:?} is not implemented in {value:?}")
+                }
             }
         }
         out
@@ -343,12 +350,17 @@ fn split_quoted(line: &str) -> Vec<Word> {
                     Some('n') => '\n',
                     Some('t') => '\t',
                     Some(c @ ('\\' | '"' | '\'' | ' ')) => c,
-                    other => panic!("unit runner: escape \\{other:?} is not implemented in {line:?}"),
+                    other => {
+                        panic!("unit runner: escape \\{other:?} is not implemented in {line:?}")
+                    }
                 }),
                 (c, _) => word.text.push(c),
             }
         }
-        assert!(quote.is_none(), "unit runner: unterminated quote in {line:?}");
+        assert!(
+            quote.is_none(),
+            "unit runner: unterminated quote in {line:?}"
+        );
         words.push(word);
     }
 }
@@ -397,7 +409,9 @@ fn expand(line: &str, env: &[(String, String)]) -> Vec<String> {
                 out.push_str(lookup(env, name));
                 rest = r;
             } else {
-                panic!("unit runner: `$` inside a word is only implemented as ${{VAR}} or $$: {line:?}")
+                panic!(
+                    "unit runner: `$` inside a word is only implemented as ${{VAR}} or $$: {line:?}"
+                )
             }
         }
         out.push_str(rest);
@@ -418,7 +432,10 @@ fn expands_like_systemd() {
         ["/bin/p", "x", "y", "x y", "q z", "$A", "a b"]
     );
     let unit = Unit::parse("web-ts.service", &["[Service]\nExecStart=/x %n %N %i %%\n"]);
-    assert_eq!(unit.exec["ExecStart"][0].line, "/x web-ts.service web-ts  %");
+    assert_eq!(
+        unit.exec["ExecStart"][0].line,
+        "/x web-ts.service web-ts  %"
+    );
 }
 
 #[test]
