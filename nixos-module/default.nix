@@ -120,7 +120,8 @@ let
           ExecStartPre = mkdirLines key ++ [ (provisionLine sc.key key "env") ];
           # `-`: the file does not exist yet when the ExecStartPre= lines are spawned.
           EnvironmentFile = [ "-${key.path}" ];
-          ExecStopPost = optional key.revokeOnStop (revokeLine sc.key);
+          # First, before the container unit's own clean-up (a failing ExecStopPost= skips the rest).
+          ExecStopPost = lib.mkBefore (optional key.revokeOnStop (revokeLine sc.key));
         };
       }
     );

@@ -1,7 +1,9 @@
 //! `services.tskeyctl.containers.<name>` (nixos-module/containers.nix): what it evaluates to
 //! against nixpkgs' lib and the oci-containers stub of tests/nix/stubs.nix (the same option names,
 //! types and `podman run` script as nixpkgs' oci-containers.nix), its assertions, and the units
-//! it generates run under the real podman by `unit_runner`.
+//! it generates run under the real podman by `unit_runner` — and the same for the README
+//! example's `sidecars.podman-web-ts` (EnvironmentFile= and `--env=TS_AUTHKEY`), with the
+//! example's image, journald log driver and age file replaced by local stand-ins.
 //!
 //! The run uses the case `containersLocal` of tests/nix/cases.nix (the stand-in image, file
 //! logs, commands that report what the containers see). The runner renders the units as NixOS
@@ -24,7 +26,7 @@ use crate::podman_sidecar::{
 };
 use crate::podman_support::{Cleanup, Podman, podman_or_skip, unique};
 use crate::unit_runner::Unit;
-use crate::util::{BIN, s};
+use crate::util::{BIN, peer, s};
 
 const SOPS: &str = "/nix/store/11111111111111111111111111111111-tailscale.yaml";
 const COREUTILS_MKDIR: &str = "/nix/store/00000000000000000000000000000000-coreutils-9.7/bin/mkdir";
@@ -122,16 +124,24 @@ fn containers_option_rejects_unknown_shared_apps_and_bad_tags() {
 struct Generated<'a> {
     host: &'a Host,
     podman: &'a Podman,
+    /// The container name in the evaluated units (`podtest`, `web-ts`) and its unique stand-in.
+    name: &'static str,
     token: String,
+    /// Replacements applied first (the example's image, log driver and source).
+    extra: Vec<(String, String)>,
     scripts: tempfile::TempDir,
     eval: &'a Value,
 }
 
 impl Generated<'_> {
     fn subst(&self, text: &str) -> String {
-        let mut t = text
+        let mut t = text.to_string();
+        for (from, to) in &self.extra {
+            t = t.replace(from, to);
+        }
+        let mut t = t
             .replace("/tmp/tskeyctl-podtest-out", s(&self.host.p("out")))
-            .replace("podtest", &self.token)
+            .replace(self.name, &self.token)
             .replace(EXE, BIN)
             .replace(COREUTILS_MKDIR, "/bin/mkdir")
             .replace(
@@ -145,7 +155,7 @@ impl Generated<'_> {
             .replace(SOPS, s(&self.host.p("etc/tskeyctl/oauth.sops.yaml")));
         for (path, _) in self.eval["storeScripts"].as_object().expect("storeScripts") {
             let local = self.script_path(path);
-            t = t.replace(&path.replace("podtest", &self.token), s(&local));
+            t = t.replace(&path.replace(self.name, &self.token), s(&local));
         }
         t
     }
@@ -155,7 +165,7 @@ impl Generated<'_> {
             .split('/')
             .nth(3)
             .expect("store name")
-            .replace("podtest", &self.token);
+            .replace(self.name, &self.token);
         self.scripts.path().join(name)
     }
 
@@ -198,7 +208,7 @@ impl Generated<'_> {
         let nixos = format!(
             "[Service]\nExecStart={start}\nExecStop={stop}\n{module_post}ExecStopPost={post}\n"
         );
-        let name = format!("{}.service", service.replace("podtest", &self.token));
+        let name = format!("{}.service", service.replace(self.name, &self.token));
         Unit::parse(&name, &[&head, &nixos, &self.host.test_dropin(self.podman)])
     }
 }
@@ -229,7 +239,9 @@ fn generated_container_units_run_under_podman() {
     let g = Generated {
         host: &host,
         podman,
+        name: "podtest",
         token: token.clone(),
+        extra: Vec::new(),
         scripts: tempfile::tempdir().expect("tempdir"),
         eval: &e["containersLocal"],
     };
@@ -308,4 +320,89 @@ fn generated_container_units_run_under_podman() {
     assert!(!Path::new(&format!("/run/ts-{token}")).exists());
     host.audit(&ts);
     figures(test, started, &host.fake);
+}
+
+#[test]
+fn example_sidecar_unit_runs_under_podman() {
+    let test = "example_sidecar_unit_runs_under_podman";
+    let Some(e) = eval() else { return };
+    let Some(podman) = podman_or_skip(test) else {
+        return;
+    };
+    let Some(age) = peer("AGE_BIN", "age") else {
+        return;
+    };
+    let host = Host::new(&["tag:container"]);
+    // The example's age file (agenix style, to the native ssh-ed25519 recipient) holding
+    // TS_API_CLIENT_SECRET=…, made for this fake and the demo host key.
+    let secret = host
+        .fake
+        .add_oauth_client(&["auth_keys"], &["tag:container"]);
+    let plain = host.p("sidecar-oauth.env");
+    std::fs::write(&plain, format!("TS_API_CLIENT_SECRET={secret}\n")).expect("write");
+    let age_file = host.p("sidecar-oauth.age");
+    let mut pubkey = Host::host_key().into_os_string();
+    pubkey.push(".pub");
+    let st = std::process::Command::new(age)
+        .arg("-R")
+        .arg(&pubkey)
+        .arg("-o")
+        .arg(&age_file)
+        .arg(&plain)
+        .status()
+        .expect("age");
+    assert!(st.success());
+    std::fs::remove_file(&plain).expect("rm");
+
+    let example = &e["example"];
+    let svc = &example["services"]["podman-web-ts"];
+    let store_age = svc["serviceConfig"]["ExecStartPre"][3]
+        .as_str()
+        .and_then(|l| l.split(' ').nth(3))
+        .expect("--source");
+    let out = host.p("out");
+    let report = format!(
+        "-v {}:/out {} /bin/sh -c 'printf %s \"$TS_AUTHKEY\" | sha256sum > /out/web.sha256; \
+         trap \"exit 0\" TERM; while true; do sleep 1; done'",
+        s(&out),
+        crate::podman_support::IMAGE
+    );
+    let token = unique("webts").replace('-', "");
+    let g = Generated {
+        host: &host,
+        podman,
+        name: "web-ts",
+        token: token.clone(),
+        // The stand-in image with a command that reports the key's hash, file logs (no
+        // journald here), and this test's age file.
+        extra: vec![
+            ("docker.io/tailscale/tailscale:stable".into(), report),
+            (
+                "--log-driver=journald".into(),
+                "--log-driver=k8s-file".into(),
+            ),
+            (store_age.to_string(), s(&age_file).to_string()),
+        ],
+        scripts: tempfile::tempdir().expect("tempdir"),
+        eval: example,
+    };
+    let _cleanup = Cleanup {
+        podman,
+        names: vec![token.clone()],
+    };
+    let mut unit = g.unit("podman-web-ts");
+    unit.start()
+        .unwrap_or_else(|f| panic!("start failed: {f:?}"));
+    let key = env_file_key(&host.p(&format!("run/secrets/{token}")));
+    assert_eq!(host.fake.minted_keys(), [key.clone()]);
+    assert_eq!(seen_hash(&out, "web"), sha256_hex(key.as_bytes()));
+    assert_key_only_in_env(podman, &token, &key, &host.secrets(), &["--env=TS_AUTHKEY"]);
+    unit.stop().unwrap_or_else(|f| panic!("stop failed: {f:?}"));
+    assert!(
+        host.fake.live_keys().is_empty(),
+        "revokeOnStop revoked the key"
+    );
+    assert!(!podman.exists(&token));
+    host.audit(&unit);
+    figures(test, 1, &host.fake);
 }
