@@ -3,7 +3,8 @@
 //! types and `podman run` script as nixpkgs' oci-containers.nix), its assertions, and the units
 //! it generates run under the real podman by `unit_runner` — and the same for the README
 //! example's `sidecars.podman-web-ts` (EnvironmentFile= and `--env=TS_AUTHKEY`), with the
-//! example's image, journald log driver and age file replaced by local stand-ins.
+//! example's image, journald log driver and age file replaced by local stand-ins. The generated
+//! container units also pass `systemd-analyze verify`.
 //!
 //! The run uses the case `containersLocal` of tests/nix/cases.nix (the stand-in image, file
 //! logs, commands that report what the containers see). The runner renders the units as NixOS
@@ -412,4 +413,29 @@ fn example_sidecar_unit_runs_under_podman() {
     assert!(!podman.exists(&token));
     host.audit(&unit);
     figures(test, 1, &host.fake);
+}
+
+#[test]
+fn generated_container_units_pass_systemd_analyze_verify() {
+    let Some(e) = eval() else { return };
+    let c = &e["containers"];
+    let mut files = Vec::new();
+    for name in ["podman-ts-podtest", "podman-podtest-app"] {
+        let svc = &c["services"][name];
+        // NixOS makes store scripts of script/preStop/postStop and pre-start; /bin/true here.
+        let subst = |t: &str| {
+            let mut t = crate::systemd_units::local_binaries(t);
+            for path in c["storeScripts"].as_object().expect("storeScripts").keys() {
+                t = t.replace(path.as_str(), "/bin/true");
+            }
+            t
+        };
+        let text = render_service(svc, &subst)
+            + "\n[Service]\nExecStart=/bin/true\nExecStop=/bin/true\nExecStopPost=/bin/true\n";
+        files.push((format!("{name}.service"), text));
+    }
+    crate::systemd_units::verify_units(
+        &files,
+        &["podman-ts-podtest.service", "podman-podtest-app.service"],
+    );
 }

@@ -147,7 +147,29 @@ fn setup() -> Result<Podman, String> {
     Ok(podman)
 }
 
+/// Imports the stand-in image unless an earlier run left one with every applet (re-importing
+/// each run would leave the old image behind untagged).
 fn import_image(podman: &Podman, busybox: &Path) -> Result<(), String> {
+    let check = format!(
+        "for a in {}; do test -e /bin/$a || exit 1; done",
+        APPLETS.join(" ")
+    );
+    if podman.output(&["image", "exists", IMAGE]).status.success()
+        && podman
+            .output(&[
+                "run",
+                "--rm",
+                "--network=none",
+                IMAGE,
+                "/bin/sh",
+                "-c",
+                &check,
+            ])
+            .status
+            .success()
+    {
+        return Ok(());
+    }
     let root = podman._dir.path().join("rootfs");
     let bin = root.join("bin");
     std::fs::create_dir_all(&bin).map_err(|e| e.to_string())?;
