@@ -2,7 +2,8 @@
 # evaluated with nixpkgs' `lib` alone (no nixpkgs checkout, no network). Each stub keeps the
 # type and merge behaviour that matters to the assertions: systemd unit options concatenate
 # lists and demand equal scalars (as nixpkgs' `unitOption` does), `tailscaled-autoconnect`
-# exists exactly when `authKeyFile` is set, and oci-containers makes `podman-<name>` units.
+# exists exactly when `authKeyFile` is set, and oci-containers has nixpkgs' option names, types
+# and defaults and makes the `podman-<name>` units nixpkgs' mkService makes (the same script).
 {
   lib,
   # false = a nixpkgs from before `authKeyFile` and `tailscaled-autoconnect.service`.
