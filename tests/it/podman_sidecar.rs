@@ -468,3 +468,40 @@ fn app_container_shares_the_sidecar_network_namespace_without_the_key() {
     host.audit(&app);
     figures(test, 2, &host.fake);
 }
+
+/// The checks above can fail: a unit that expands the key into podman's argv
+/// (`--env=TS_AUTHKEY=${TS_AUTHKEY}`) is caught by both the argv audit and the inspect check.
+#[test]
+fn key_in_podman_argv_is_caught() {
+    let test = "key_in_podman_argv_is_caught";
+    let Some(podman) = podman_or_skip(test) else {
+        return;
+    };
+    let host = Host::new(&["tag:container"]);
+    let name = unique("tskeyctl-ts");
+    let _cleanup = Cleanup {
+        podman,
+        names: vec![name.clone()],
+    };
+    let leaky = "[Service]\nExecStart=\n".to_string()
+        + &container_unit(podman, &host.p("out"), "none", true)
+            .lines()
+            .filter(|l| l.starts_with("ExecStart="))
+            .collect::<String>()
+            .replace("--env=TS_AUTHKEY", "--env=TS_AUTHKEY=${TS_AUTHKEY}")
+        + "\n";
+    let mut unit = sidecar(&host, podman, &name, &[&leaky]);
+    unit.start()
+        .unwrap_or_else(|f| panic!("start failed: {f:?}"));
+    let key = env_file_key(&host.p(&format!("run/secrets/{name}.env")));
+    let secrets = host.secrets();
+    let audit = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| host.audit(&unit)));
+    assert!(audit.is_err(), "the argv audit missed the key");
+    let inspect = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        assert_key_only_in_env(podman, &name, &key, &secrets, &["--env=TS_AUTHKEY"])
+    }));
+    assert!(inspect.is_err(), "the inspect check missed the key");
+    unit.stop().unwrap_or_else(|f| panic!("stop failed: {f:?}"));
+    assert!(host.fake.live_keys().is_empty());
+    figures(test, 1, &host.fake);
+}
