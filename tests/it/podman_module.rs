@@ -299,7 +299,7 @@ fn generated_container_units_run_under_podman() {
             host.fake.live_keys().is_empty(),
             "round {round}: revoked on stop"
         );
-        assert!(!podman.exists(&ts_name) && !podman.exists(&app_name));
+        assert!(podman.gone(&ts_name) && podman.gone(&app_name));
         host.audit(&ts);
         host.audit(&app);
         for f in ["ts.sha256", "app.sha256", "ts.env", "ts.netns", "app.netns"] {
@@ -410,7 +410,7 @@ fn example_sidecar_unit_runs_under_podman() {
         host.fake.live_keys().is_empty(),
         "revokeOnStop revoked the key"
     );
-    assert!(!podman.exists(&token));
+    assert!(podman.gone(&token));
     host.audit(&unit);
     figures(test, 1, &host.fake);
 }

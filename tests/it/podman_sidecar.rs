@@ -324,7 +324,7 @@ fn sidecar_unit_provisions_before_the_container_and_revokes_after_it() {
     let post = unit.spawned("ExecStopPost");
     assert_eq!(post[0].code, 0, "{}", post[0].stderr);
     assert!(host.fake.live_keys().is_empty(), "stopping revokes the key");
-    assert!(!podman.exists(&name), "--rm removed the container");
+    assert!(podman.gone(&name), "--rm removed the container");
     host.audit(&unit);
     figures(test, 1, &host.fake);
 }

@@ -71,6 +71,17 @@ impl Podman {
         self.output(&["container", "exists", name]).status.success()
     }
 
+    /// Whether the container is gone within 10 s (`--rm` removes it after the stop returned).
+    pub fn gone(&self, name: &str) -> bool {
+        for _ in 0..100 {
+            if !self.exists(name) {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        false
+    }
+
     /// The network namespace of a running container, as seen from the host.
     pub fn netns(&self, name: &str) -> String {
         let pid = self.inspect(name).expect("container")["State"]["Pid"]
