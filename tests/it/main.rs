@@ -45,6 +45,7 @@ mod install_cli;
 mod install_conformance;
 mod install_ramfs;
 mod keys;
+mod kubernetes;
 mod mint;
 mod mint_faults;
 mod mint_library;
