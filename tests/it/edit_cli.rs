@@ -229,6 +229,10 @@ fn edit_every_format_no_change_change_replace_and_break() {
             stanza_before,
             "{name}"
         );
+        // lastmodified and the MAC are new.
+        let meta_after = meta_lines(&fs::read(&file).expect("read"));
+        assert_ne!(meta_after.0, meta_before.0, "{name}: lastmodified");
+        assert_ne!(meta_after.1, meta_before.1, "{name}: mac");
         let log = fs::read_to_string(w.path("record.log")).expect("log");
         let lines: Vec<&str> = log.lines().collect();
         assert_eq!(&lines[..2], ["600", "700"], "{name}: {log}");
