@@ -262,6 +262,26 @@ fn add_to_warns_about_host_keys_only_and_refuses_flow_style() {
     );
     assert_eq!(code(&o), 78, "{}", stderr(&o));
     assert!(!d.join("n.yaml").exists());
+    // A private key where the recipient belongs: refused before anything (2), never echoed.
+    let secret = "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ";
+    let o = run(
+        &[
+            "recipient",
+            "--add-to",
+            "n.yaml",
+            "--path-regex",
+            "x",
+            "--also",
+            secret,
+            s(&host_pub),
+        ],
+        d,
+        None,
+    );
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("--also"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains(secret), "{}", stderr(&o));
+    assert!(!d.join("n.yaml").exists());
 }
 
 #[test]
