@@ -159,6 +159,7 @@ fn oauth(origin: &str, value: &str, wanted: &'static str) -> Result<Material, Cr
             key: wanted.into(),
             found: format!("an {}", other.kind()),
             expected: "a tskey-client-… OAuth client secret",
+            hint: material::where_it_fits(value, true),
         }
         .into()),
     }
@@ -173,6 +174,7 @@ fn api_key(origin: &str, value: &str) -> Result<Material, CredentialsError> {
             key: "the API key".into(),
             found: format!("an {}", other.kind()),
             expected: "a tskey-api-… API key",
+            hint: material::where_it_fits(value, true),
         }
         .into()),
     }

@@ -5,6 +5,7 @@
 //! deadline) are checked by the library and exit 78, before any request. No flag takes a secret
 //! value: secrets come from files or the environment only.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -191,6 +192,9 @@ pub struct MintArgs {
     /// written into) instead of stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Print the key even when stdout is a terminal.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `tskeyctl mint`.
@@ -199,6 +203,14 @@ pub fn mint(a: MintArgs) -> Result<(), Error> {
     let overrides = a.key.overrides()?;
     overrides.resolve(None)?;
     let api = a.api.checked()?;
+    // A live key on a terminal ends up in scrollback and screen recordings: refused before any
+    // request is made (as `identity` does).
+    if output_path(&a.output).is_none() && std::io::stdout().is_terminal() && !a.force {
+        return Err(Error::Usage(
+            "refusing to print a live auth key to a terminal; use -o FILE, a pipe, or --force"
+                .into(),
+        ));
+    }
     let write = WriteOptions {
         mode: 0o600,
         allow_sticky_dir: true,
@@ -220,7 +232,12 @@ pub fn mint(a: MintArgs) -> Result<(), Error> {
             write_or_revoke(&mut minter, &creds, &minted.id, || {
                 sink::write_atomic(path, out.as_bytes(), &write)
             })?;
-            crate::log::info(format!("wrote key {} to {}", minted.id, path.display()));
+            crate::log::note(format!(
+                "wrote {}: minted key {} (expires {})",
+                path.display(),
+                minted.id,
+                minted.expires.as_deref().unwrap_or("at an unknown time")
+            ));
             Ok(())
         }
         None => write_stdout(out.as_bytes()),

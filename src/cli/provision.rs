@@ -193,7 +193,22 @@ pub fn provision(a: ProvisionArgs) -> Result<(), Error> {
         || provision::material_from_source(&source, a.key.as_deref(), a.input_type, &identities);
     let outcome = provision::provision(&req, &mut load, &MintWith { key, api })
         .map_err(|e| offer_mkdir(e, &req.out))?;
-    log::info(format!("{}: {outcome:?}", req.out.display()));
+    match outcome {
+        provision::Outcome::Reused { .. } => {
+            log::note(format!("{}: {outcome}", req.out.display()));
+        }
+        _ => log::note(format!(
+            "wrote {} (format {}, mode {:04o}): {outcome}",
+            req.out.display(),
+            req.format.as_str(),
+            req.write.mode
+        )),
+    }
+    log::info(format!(
+        "{}: state recorded in {}",
+        req.name,
+        req.state_dir.join(&req.name).display()
+    ));
     Ok(())
 }
 
@@ -298,6 +313,6 @@ pub fn revoke(a: RevokeArgs) -> Result<(), Error> {
         },
         &api,
     )?;
-    log::debug(format!("{outcome:?}"));
+    log::note(outcome);
     Ok(())
 }

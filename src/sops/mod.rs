@@ -17,6 +17,7 @@ pub mod agefile;
 mod config;
 mod crypt;
 mod document;
+mod keypaths;
 pub mod encrypt;
 pub mod formats;
 pub mod gofmt;
