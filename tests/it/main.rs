@@ -36,6 +36,7 @@ mod attack_targets;
 mod cli_docs;
 mod examples;
 mod fake_tailscale_api;
+mod first_hour;
 mod fuzz_regressions;
 mod install_cli;
 mod install_conformance;
