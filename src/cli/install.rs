@@ -23,7 +23,7 @@ Exit codes: 0 ok, 65 manifest or sops file malformed / MAC mismatch, 66 manifest
 missing, 73 cannot mount or write, 75 systemctl failed, 77 no identity opens a sops file, 78 invalid \
 manifest entry (name, mode, format, owner, group, missing key, PGP/templates).",
     after_help = "Examples:\n  \
-tskeyctl install /nix/store/…-manifest.json           # activation (as root)\n  \
+tskeyctl install manifest.json                        # activation (as root)\n  \
 tskeyctl install --check manifest.json                # build-time check: no keys, no root\n  \
 tskeyctl install --root /tmp/t --no-mount m.json       # everything under /tmp/t, no ramfs"
 )]

@@ -174,10 +174,10 @@ TAILSCALE_OAUTH_CLIENT_SECRET, --credentials-file, --api-key-file, TAILSCALE_API
 Secrets are never accepted as argument values.\n\n\
 Examples:\n  \
 tskeyctl mint --oauth-secret-file /run/credentials/ts.secret --tags tag:server\n  \
-TS_API_CLIENT_SECRET=… tskeyctl mint --tags tag:ci --expiry 15m -o /run/secrets/ts_authkey\n  \
-tskeyctl mint --credentials-file /etc/tailscale-manager.env --tags tag:web --reusable \
+TS_API_CLIENT_SECRET=\"$(cat ts.secret)\" tskeyctl mint --tags tag:ci --expiry 15m -o ts_authkey\n  \
+tskeyctl mint --credentials-file /etc/tailscale-manager.env --tags tag:web --reusable \\\n      \
 --no-ephemeral --description 'web fleet'\n\n\
-Exit codes: 0 ok, 65 unusable material, 66 missing file, 73 cannot write -o, 75 network / \
+Exit codes: 0 ok, 2 stdout is a terminal (without --force), 65 unusable material, 66 missing file, 73 cannot write -o, 75 network / \
 timeout / 429 / 5xx / garbled reply (try later), 77 credentials or scope rejected (401/403), \
 78 bad option, insecure URL, tags not permitted, 404 (wrong tailnet or URL)."
 )]

@@ -20,7 +20,7 @@ use crate::sink::{SinkError, WriteOptions};
 use crate::sops::{Format, Identities};
 use crate::state;
 
-const STATE_DIR: &str = "/var/lib/tskeyctl";
+use super::manual::STATE_DIR;
 
 /// Decrypt a source with the host key, mint an auth key if it holds OAuth/API-key material, and
 /// write the key atomically (0600).

@@ -34,7 +34,7 @@ Exit codes: 0 healthy, 1 a last run failed, no state directory, or no record und
 2 a key expired or expires within --warn (--waybar: always 0, the class says it).")]
 pub struct StatusArgs {
     /// State directory written by `provision`.
-    #[arg(long, value_name = "DIR", default_value = "/var/lib/tskeyctl")]
+    #[arg(long, value_name = "DIR", default_value = super::manual::STATE_DIR)]
     state_dir: PathBuf,
     /// Only this key name.
     #[arg(long)]
