@@ -65,5 +65,10 @@ pub fn install(a: InstallArgs) -> Result<(), Error> {
     };
     let mut decoder = install::sops::SopsDecoder::default();
     let out = install::run(&opts, &mut decoder)?;
+    // sops-nix's change lines (`adding secret: x`) are what install says it did: -q silences
+    // them like every command's one line per action.
+    if crate::log::level() < 0 {
+        return Ok(());
+    }
     write_stdout(out.report.as_bytes())
 }

@@ -639,3 +639,80 @@ fn run_as_root_is_suggested_only_when_the_host_key_is_unreadable_to_a_non_root_c
     );
     assert!(!root.contains("run as root"), "{text}");
 }
+
+/// `install` keeps sops-nix's change lines against the previous generation; `-q` silences them
+/// (the secrets are installed all the same). Encrypted with `tskeyctl encrypt`, so no Go sops is
+/// needed.
+#[test]
+fn install_says_its_change_lines_and_quiet_silences_them() {
+    let Some(keygen) = peer("AGE_KEYGEN_BIN", "age-keygen") else {
+        return;
+    };
+    let t = tempfile::tempdir().expect("tempdir");
+    let root = t.path().join("root");
+    for d in ["var/lib/sops-nix", "src", "run/nixos"] {
+        fs::create_dir_all(root.join(d)).expect("mkdir");
+    }
+    let key = root.join("var/lib/sops-nix/key.txt");
+    let o = Command::new(&keygen).arg("-o").arg(&key).output().expect("keygen");
+    assert!(o.status.success());
+    let o = Command::new(&keygen).arg("-y").arg(&key).output().expect("keygen");
+    let recipient = String::from_utf8(o.stdout).expect("utf-8").trim().to_string();
+    let encrypt = |plain: &str| {
+        let p = t.path().join("plain.yaml");
+        fs::write(&p, plain).expect("write");
+        let out = root.join("src/s.yaml");
+        let r = run(&["encrypt", "--age", &recipient, s(&p), "-o", s(&out)], &[]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    };
+    let uid = nix::unistd::geteuid().as_raw();
+    let gid = nix::unistd::getegid().as_raw();
+    let secret = |name: &str| {
+        serde_json::json!({
+            "name": name, "key": name, "path": format!("/run/secrets/{name}"),
+            "owner": null, "uid": uid, "group": null, "gid": gid,
+            "sopsFile": "/src/s.yaml", "sopsFileHash": "", "format": "yaml", "mode": "0400",
+            "restartUnits": [], "reloadUnits": [], "neededForUsers": false
+        })
+    };
+    let manifest = |secrets: Vec<serde_json::Value>| {
+        let m = serde_json::json!({
+            "secrets": secrets, "templates": [], "placeholderBySecretName": {},
+            "secretsMountPoint": "/run/secrets.d", "symlinkPath": "/run/secrets",
+            "keepGenerations": 2, "sshKeyPaths": [], "gnupgHome": null,
+            "ageKeyFile": "/var/lib/sops-nix/key.txt", "ageSshKeyPaths": [],
+            "useTmpfs": false, "userMode": false,
+            "logging": {"keyImport": true, "secretChanges": true}
+        });
+        let p = t.path().join("manifest.json");
+        fs::write(&p, serde_json::to_vec(&m).expect("json")).expect("write");
+        p
+    };
+    let install = |global: &[&str], m: &Path| {
+        let mut args: Vec<&str> = global.to_vec();
+        args.extend(["install", "--root", s(&root), "--no-mount", s(m)]);
+        run(&args, &[])
+    };
+    encrypt("a: one\nb: two\n");
+    let m = manifest(vec![secret("a"), secret("b")]);
+    let r = install(&[], &m);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // The first generation has nothing to compare with (as sops-nix).
+    assert_eq!(r.stdout, "");
+    encrypt("a: changed\nb: two\nc: new\n");
+    let m = manifest(vec![secret("a"), secret("b"), secret("c")]);
+    let r = install(&[], &m);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "adding secret: c\nmodifying secret: a\n");
+    let m = manifest(vec![secret("a")]);
+    let r = install(&[], &m);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "removing secrets: b, c\n");
+    encrypt("a: again\n");
+    let r = install(&["-q"], &m);
+    assert_eq!((r.code, r.stdout.as_str(), r.stderr.as_str()), (0, "", ""));
+    assert_eq!(
+        fs::read_to_string(root.join("run/secrets/a")).expect("installed"),
+        "again"
+    );
+}
