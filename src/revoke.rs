@@ -67,12 +67,26 @@ impl std::fmt::Display for Outcome {
     /// The line `revoke` says about a run.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Outcome::Revoked { name, id, gone: false } => write!(f, "{name}: revoked key {id}"),
-            Outcome::Revoked { name, id, gone: true } => {
-                write!(f, "{name}: key {id} was already gone from the tailnet; recorded as revoked")
+            Outcome::Revoked {
+                name,
+                id,
+                gone: false,
+            } => write!(f, "{name}: revoked key {id}"),
+            Outcome::Revoked {
+                name,
+                id,
+                gone: true,
+            } => {
+                write!(
+                    f,
+                    "{name}: key {id} was already gone from the tailnet; recorded as revoked"
+                )
             }
             Outcome::AlreadyRevoked { name, id, when } => {
-                write!(f, "{name}: key {id} was already revoked at {when}; nothing to do")
+                write!(
+                    f,
+                    "{name}: key {id} was already revoked at {when}; nothing to do"
+                )
             }
             Outcome::NotMinted { name } => write!(
                 f,

@@ -104,7 +104,10 @@ pub const EXIT_STATUS: &[(u8, &str)] = &[
         code::DATA,
         "bad data: malformed sops/age/env file or ssh key, MAC mismatch, no usable material",
     ),
-    (code::NO_INPUT, "missing input: a file is missing or unreadable"),
+    (
+        code::NO_INPUT,
+        "missing input: a file is missing or unreadable",
+    ),
     (code::CANT_CREATE, "cannot write the output"),
     (
         code::TEMP_FAIL,
@@ -151,7 +154,11 @@ fn roff(text: &str) -> String {
 pub fn man_sections() -> String {
     let mut s = String::from(".SH ENVIRONMENT\n");
     for e in ENVIRONMENT {
-        let names: Vec<String> = e.names.iter().map(|n| format!("\\fB{}\\fR", roff(n))).collect();
+        let names: Vec<String> = e
+            .names
+            .iter()
+            .map(|n| format!("\\fB{}\\fR", roff(n)))
+            .collect();
         let _ = writeln!(s, ".TP\n{}\n{}", names.join(", "), roff(e.text));
     }
     s.push_str(".SH FILES\n");

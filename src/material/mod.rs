@@ -123,9 +123,7 @@ client_secret / TS_API_CLIENT_SECRET / TAILSCALE_OAUTH_CLIENT_SECRET, or api_key
         known: String,
     },
     /// Without `--key`, more than one nested mapping holds material.
-    #[error(
-        "{origin}: several mappings hold Tailscale material ({paths}); choose one with --key"
-    )]
+    #[error("{origin}: several mappings hold Tailscale material ({paths}); choose one with --key")]
     Ambiguous { origin: String, paths: String },
     /// A known key whose value has the wrong type; `hint` says where the value found belongs
     /// (empty when it belongs nowhere).

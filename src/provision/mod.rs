@@ -82,7 +82,8 @@ pub enum Outcome {
 impl std::fmt::Display for Outcome {
     /// The line `provision` says about a run (never the key itself).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let until = |e: &Option<Timestamp>| e.map_or("an unknown time".to_string(), |t| t.to_string());
+        let until =
+            |e: &Option<Timestamp>| e.map_or("an unknown time".to_string(), |t| t.to_string());
         match self {
             Outcome::Reused { id, expires } => write!(
                 f,
@@ -380,7 +381,11 @@ fn text_entries(raw: Vec<(String, Zeroizing<Vec<u8>>)>) -> Vec<(String, Zeroizin
 fn from_sops_key(name: &str, doc: &crate::sops::Document, k: &str) -> Result<Material, Error> {
     if let Some(entries) = doc.map_at(k) {
         let origin = format!("{name} (key {k})");
-        return Ok(material::classify_map(&origin, &text_entries(entries), Want::Any)?);
+        return Ok(material::classify_map(
+            &origin,
+            &text_entries(entries),
+            Want::Any,
+        )?);
     }
     match doc.get(k) {
         Ok(leaf) => classify_text(&format!("{name} (key {k})"), &leaf, None),

@@ -9,11 +9,14 @@ use super::document::Document;
 use super::formats;
 use super::tree::{Item, Node};
 
+/// The scalar `(key, value)` pairs of one mapping.
+pub type Pairs = Vec<(String, Zeroizing<Vec<u8>>)>;
+
 /// How deep the search goes: a sops file for one service is rarely nested more.
 const MAX_DEPTH: usize = 8;
 
 /// The scalar `(key, value)` pairs of one mapping, in order (maps and lists skipped).
-fn scalars(items: &[Item]) -> Vec<(String, Zeroizing<Vec<u8>>)> {
+fn scalars(items: &[Item]) -> Pairs {
     let mut out = Vec::new();
     for it in items {
         let Some(k) = &it.key else { continue };
@@ -62,7 +65,7 @@ impl Document {
 
     /// Every mapping below the top level, as its path and its scalar pairs (for INI, the
     /// sections are the top level's own pairs and are not listed here).
-    pub fn nested_maps(&self) -> Vec<(String, Vec<(String, Zeroizing<Vec<u8>>)>)> {
+    pub fn nested_maps(&self) -> Vec<(String, Pairs)> {
         let mut out = Vec::new();
         if self.format() == formats::Format::Ini {
             return out;
@@ -76,7 +79,7 @@ impl Document {
     }
 
     /// The scalar pairs of the mapping at `key_path` (`a/b`), if a mapping is there.
-    pub fn map_at(&self, key_path: &str) -> Option<Vec<(String, Zeroizing<Vec<u8>>)>> {
+    pub fn map_at(&self, key_path: &str) -> Option<Pairs> {
         let mut items = self.root();
         let mut node = None;
         for k in key_path.split('/') {

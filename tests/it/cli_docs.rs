@@ -127,8 +127,15 @@ fn variables_read() -> std::collections::BTreeSet<String> {
 fn every_environment_variable_read_is_in_the_man_page_and_help() {
     let vars = variables_read();
     // The scan finds what it should (a scan that finds nothing proves nothing).
-    for known in ["TS_API_CLIENT_SECRET", "SOPS_AGE_KEY_FILE", "TAILSCALE_BASE_URL"] {
-        assert!(vars.contains(known), "{known} not found by the scan: {vars:?}");
+    for known in [
+        "TS_API_CLIENT_SECRET",
+        "SOPS_AGE_KEY_FILE",
+        "TAILSCALE_BASE_URL",
+    ] {
+        assert!(
+            vars.contains(known),
+            "{known} not found by the scan: {vars:?}"
+        );
     }
     let man = out(&["generate", "man"]);
     let env_section = man
@@ -144,16 +151,28 @@ fn every_environment_variable_read_is_in_the_man_page_and_help() {
         .expect("Environment in --help");
     for v in &vars {
         let roff = v.replace('-', "\\-");
-        assert!(env_section.contains(&format!("\\fB{roff}\\fR")), "{v} in man ENVIRONMENT");
+        assert!(
+            env_section.contains(&format!("\\fB{roff}\\fR")),
+            "{v} in man ENVIRONMENT"
+        );
         assert!(help_env.contains(v.as_str()), "{v} in --help Environment");
     }
-    let exit = man.split(".SH \"EXIT STATUS\"\n").nth(1).expect("EXIT STATUS");
+    let exit = man
+        .split(".SH \"EXIT STATUS\"\n")
+        .nth(1)
+        .expect("EXIT STATUS");
     for c in [0, 1, 2, 65, 66, 73, 75, 77, 78] {
-        assert!(exit.contains(&format!(".TP\n\\fB{c}\\fR\n")), "exit {c} in man");
+        assert!(
+            exit.contains(&format!(".TP\n\\fB{c}\\fR\n")),
+            "exit {c} in man"
+        );
         assert!(help.contains(&format!("\n  {c} ")), "exit {c} in --help");
     }
     let files = man.split(".SH FILES\n").nth(1).expect("FILES");
-    for f in ["/etc/ssh/ssh_host_ed25519_key", "/var/lib/tskeyctl/NAME/state.json"] {
+    for f in [
+        "/etc/ssh/ssh_host_ed25519_key",
+        "/var/lib/tskeyctl/NAME/state.json",
+    ] {
         assert!(files.contains(&f.replace('-', "\\-")), "{f} in FILES");
     }
 }

@@ -50,7 +50,11 @@ impl Lab {
     fn sops(&self, rel: &str, plain: &str) -> PathBuf {
         let p = self.write(&format!("{rel}.plain.yaml"), plain);
         let out = self.p(rel);
-        let recipient = run(&["recipient", &example("host/ssh_host_ed25519_key.pub")], &[]).stdout;
+        let recipient = run(
+            &["recipient", &example("host/ssh_host_ed25519_key.pub")],
+            &[],
+        )
+        .stdout;
         let r = run(
             &[
                 "encrypt",
@@ -159,7 +163,11 @@ fn status_prometheus_output_file_is_written_atomically_0644_even_when_unhealthy(
         &["status", "--state-dir", &st, "--prometheus", "-o", s(&prom)],
         &[],
     );
-    assert_eq!(r.code, 1, "the exit code still says unhealthy: {}", r.stderr);
+    assert_eq!(
+        r.code, 1,
+        "the exit code still says unhealthy: {}",
+        r.stderr
+    );
     assert_eq!(r.stdout, "", "the report went to the file");
     assert_eq!(fs::read_to_string(&victim).expect("victim"), "untouched\n");
     let meta = fs::symlink_metadata(&prom).expect("meta");
@@ -182,7 +190,14 @@ fn status_prometheus_output_file_is_written_atomically_0644_even_when_unhealthy(
     // No state directory at all: still written, exit 1, the message says why.
     let none = s(&lab.p("nowhere")).to_string();
     let r = run(
-        &["status", "--state-dir", &none, "--prometheus", "-o", s(&prom)],
+        &[
+            "status",
+            "--state-dir",
+            &none,
+            "--prometheus",
+            "-o",
+            s(&prom),
+        ],
         &[],
     );
     assert_eq!(r.code, 1);
@@ -216,7 +231,10 @@ recorded: key)\n"
     );
     let r = run(&["status", "--state-dir", &st, "--name", "key"], &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let r = run(&["status", "--state-dir", &st, "--name", "typo", "--json"], &[]);
+    let r = run(
+        &["status", "--state-dir", &st, "--name", "typo", "--json"],
+        &[],
+    );
     assert_eq!(r.code, 1);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
     assert_eq!(v["healthy"], false);
@@ -229,9 +247,8 @@ recorded: key)\n"
         let r = run(&args, &[]);
         assert_eq!((r.code, r.stdout.as_str()), (1, ""), "{extra:?}");
         assert!(
-            r.stderr.starts_with(&format!(
-                "tskeyctl: error: {none}: no state directory"
-            )),
+            r.stderr
+                .starts_with(&format!("tskeyctl: error: {none}: no state directory")),
             "{}",
             r.stderr
         );
@@ -275,10 +292,10 @@ fn status_waybar_prints_one_line_of_custom_module_json() {
     let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
     assert_eq!(v["class"], "failed");
     assert!(
-        v["tooltip"]
-            .as_str()
-            .is_some_and(|t| t.ends_with("no state directory; nothing was provisioned with this \
---state-dir (is it the one provision uses?)")),
+        v["tooltip"].as_str().is_some_and(|t| t.ends_with(
+            "no state directory; nothing was provisioned with this \
+--state-dir (is it the one provision uses?)"
+        )),
         "{v}"
     );
     assert!(r.stderr.contains("tskeyctl: warning: "), "{}", r.stderr);
@@ -353,7 +370,14 @@ fn provision_minted_reused_and_revoke_each_say_what_they_did() {
     let provision = |global: &[&str]| {
         let mut args: Vec<&str> = global.to_vec();
         args.extend(["provision", "--source", s(&src), "--out", &out]);
-        args.extend(["--state-dir", &state, "--api-url", &url, "--tags", "tag:server"]);
+        args.extend([
+            "--state-dir",
+            &state,
+            "--api-url",
+            &url,
+            "--tags",
+            "tag:server",
+        ]);
         args.extend(["--reuse-if-valid-for", "10m"]);
         tskeyctl(&fake, &args, &[])
     };
@@ -382,7 +406,15 @@ fn provision_minted_reused_and_revoke_each_say_what_they_did() {
     assert_eq!(provision(&["-q"]).stderr, "");
     let revoke = |global: &[&str]| {
         let mut args: Vec<&str> = global.to_vec();
-        args.extend(["revoke", "--name", "key", "--state-dir", &state, "--api-url", &url]);
+        args.extend([
+            "revoke",
+            "--name",
+            "key",
+            "--state-dir",
+            &state,
+            "--api-url",
+            &url,
+        ]);
         tskeyctl(&fake, &args, &[])
     };
     let r = revoke(&[]);
@@ -409,7 +441,11 @@ fn wrong_key_lists_the_keys_that_exist_by_name_only() {
         "ts.yaml",
         &format!("tailscale:\n    authkey: {KEY}\nother: not-a-secret-value\n"),
     );
-    let r = lab.provision(&[], &enc, &["-i", &host_key(), "--key", "tailscale/auth_key"]);
+    let r = lab.provision(
+        &[],
+        &enc,
+        &["-i", &host_key(), "--key", "tailscale/auth_key"],
+    );
     assert_eq!(r.code, 65);
     assert_eq!(
         r.stderr,
@@ -482,7 +518,8 @@ with --key\n",
     let r = lab.provision(&[], &none, &["-i", &host_key()]);
     assert_eq!(r.code, 65);
     assert!(
-        r.stderr.contains("no Tailscale material among the keys [a/b, c]"),
+        r.stderr
+            .contains("no Tailscale material among the keys [a/b, c]"),
         "{}",
         r.stderr
     );
@@ -498,7 +535,13 @@ fn an_api_key_given_as_an_oauth_secret_says_which_flag_fits_and_the_reverse() {
     fs::write(&api_file, api).expect("write");
     fs::write(&client_file, client).expect("write");
     let mint = |args: &[&str], envs: &[(&str, &str)]| {
-        let mut a = vec!["mint", "--tags", "tag:ci", "--api-url", "http://127.0.0.1:9"];
+        let mut a = vec![
+            "mint",
+            "--tags",
+            "tag:ci",
+            "--api-url",
+            "http://127.0.0.1:9",
+        ];
         a.extend(args);
         run(&a, envs)
     };
@@ -571,7 +614,11 @@ fn an_empty_or_truncated_premade_key_is_refused_with_65_and_nothing_written() {
         let src = lab.write(name, text);
         let r = lab.provision(&[], &src, &[]);
         assert_eq!(r.code, 65, "{name}: {}", r.stderr);
-        assert!(r.stderr.starts_with("tskeyctl: error: "), "{name}: {}", r.stderr);
+        assert!(
+            r.stderr.starts_with("tskeyctl: error: "),
+            "{name}: {}",
+            r.stderr
+        );
         assert_eq!(
             fs::read_to_string(lab.p("out/key")).expect("out"),
             "previous\n",
@@ -654,10 +701,21 @@ fn install_says_its_change_lines_and_quiet_silences_them() {
         fs::create_dir_all(root.join(d)).expect("mkdir");
     }
     let key = root.join("var/lib/sops-nix/key.txt");
-    let o = Command::new(&keygen).arg("-o").arg(&key).output().expect("keygen");
+    let o = Command::new(&keygen)
+        .arg("-o")
+        .arg(&key)
+        .output()
+        .expect("keygen");
     assert!(o.status.success());
-    let o = Command::new(&keygen).arg("-y").arg(&key).output().expect("keygen");
-    let recipient = String::from_utf8(o.stdout).expect("utf-8").trim().to_string();
+    let o = Command::new(&keygen)
+        .arg("-y")
+        .arg(&key)
+        .output()
+        .expect("keygen");
+    let recipient = String::from_utf8(o.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_string();
     let encrypt = |plain: &str| {
         let p = t.path().join("plain.yaml");
         fs::write(&p, plain).expect("write");

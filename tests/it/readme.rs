@@ -75,7 +75,9 @@ fn sh_blocks() -> Vec<Block> {
                 .find(|l| !l.trim().is_empty())
                 .and_then(|l| l.strip_prefix("<!-- readme-test: "))
                 .and_then(|l| l.strip_suffix(" -->"))
-                .unwrap_or_else(|| panic!("README.md:{}: sh block without a readme-test mark", i + 1))
+                .unwrap_or_else(|| {
+                    panic!("README.md:{}: sh block without a readme-test mark", i + 1)
+                })
                 .to_string();
             let end = (i + 1..lines.len())
                 .find(|&j| lines[j] == "```")
@@ -124,7 +126,11 @@ fn run_block(dir: &Path, text: &str, envs: &[(&str, String)]) -> std::process::O
         .env_clear()
         .env(
             "PATH",
-            format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default()),
+            format!(
+                "{}:{}",
+                bin.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
         )
         .env("HOME", dir);
     for (k, v) in envs {
@@ -167,13 +173,22 @@ fn readme_shell_blocks_run_offline_or_are_skipped_visibly() {
         for l in logical_lines(&b.text) {
             let l = l.replace("cargo run --release -- ", "tskeyctl ");
             let code = l.split(" #").next().unwrap_or(&l);
-            assert!(!code.contains('…'), "README.md:{}: a placeholder in {l:?}", b.line);
+            assert!(
+                !code.contains('…'),
+                "README.md:{}: a placeholder in {l:?}",
+                b.line
+            );
             for args in invocations(&l) {
                 assert_parses(&format!("README.md:{}", b.line), &args);
             }
         }
         let Some(name) = b.mark.strip_prefix("run") else {
-            assert!(b.mark.starts_with("skip "), "README.md:{}: mark {:?}", b.line, b.mark);
+            assert!(
+                b.mark.starts_with("skip "),
+                "README.md:{}: mark {:?}",
+                b.line,
+                b.mark
+            );
             skipped.push(format!("README.md:{} ({})", b.line, b.mark));
             continue;
         };
@@ -196,7 +211,10 @@ fn readme_shell_blocks_run_offline_or_are_skipped_visibly() {
             "sops-nix" => {
                 let rule = read("secrets.example/.sops.yaml");
                 let recipient = stdout.lines().next().expect("recipient");
-                assert!(rule.contains(recipient), "{recipient} is the .sops.yaml recipient");
+                assert!(
+                    rule.contains(recipient),
+                    "{recipient} is the .sops.yaml recipient"
+                );
                 assert_eq!(read("run/demo-authkey"), auth);
                 assert_eq!(read("run/secrets/tailscale_authkey"), format!("{auth}\n"));
                 assert!(stdout.contains("✓ tailscale_authkey  "), "{stdout}");
@@ -210,7 +228,10 @@ fn readme_shell_blocks_run_offline_or_are_skipped_visibly() {
             "tailscale-manager (fake API)" => {
                 let minted = fake.minted_keys();
                 assert_eq!(minted.len(), 2, "provision and mint each minted one");
-                assert_eq!(read("run/secrets/tailscale_authkey"), format!("{}\n", minted[0]));
+                assert_eq!(
+                    read("run/secrets/tailscale_authkey"),
+                    format!("{}\n", minted[0])
+                );
                 assert_eq!(read("run/secrets/one-off"), format!("{}\n", minted[1]));
                 let prom = dir.path().join("run/tskeyctl.prom");
                 assert_eq!(crate::util::mode(&prom), 0o644);
