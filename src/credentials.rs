@@ -409,7 +409,8 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             e,
-            "TS_API_CLIENT_SECRET: TS_API_CLIENT_SECRET holds an API key, expected a tskey-client-… OAuth client secret"
+            "TS_API_CLIENT_SECRET: TS_API_CLIENT_SECRET holds an API key, expected a tskey-client-… \
+OAuth client secret; an API key goes in --api-key-file or the TAILSCALE_API_KEY variable"
         );
     }
 }
