@@ -29,9 +29,8 @@ pub fn warn(msg: impl std::fmt::Display) {
     }
 }
 
-/// Prints the one line a command says about what it did (wrote, minted, reused, revoked) at
-/// the default verbosity; `-q` silences it.
-pub fn note(msg: impl std::fmt::Display) {
+/// Prints a line worth seeing at the default verbosity (not a warning) unless `-q` was given.
+pub fn notice(msg: impl std::fmt::Display) {
     if level() >= 0 {
         eprintln!("tskeyctl: {}", bounded::cap(&msg.to_string()));
     }

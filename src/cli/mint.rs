@@ -232,7 +232,7 @@ pub fn mint(a: MintArgs) -> Result<(), Error> {
             write_or_revoke(&mut minter, &creds, &minted.id, || {
                 sink::write_atomic(path, out.as_bytes(), &write)
             })?;
-            crate::log::note(format!(
+            crate::log::notice(format!(
                 "wrote {}: minted key {} (expires {})",
                 path.display(),
                 minted.id,
