@@ -16,7 +16,7 @@ use crate::sops::DecodeError;
 use crate::sops::encrypt::EncryptError;
 use crate::sops::identities::IdentityError;
 use crate::source::SourceError;
-use crate::state::StateError;
+use crate::state::{Missing, StateError};
 use crate::tailscaled::TailscaledError;
 
 /// The exit codes of the contract.
@@ -25,6 +25,8 @@ pub mod code {
     pub const OK: u8 = 0;
     /// Unexpected internal error.
     pub const INTERNAL: u8 = 1;
+    /// `status`: a last run failed, or nothing is recorded where it was asked to look.
+    pub const UNHEALTHY: u8 = 1;
     /// Usage error (bad flags).
     pub const USAGE: u8 = 2;
     /// Bad input data: malformed sops/age/env/ssh key, MAC mismatch, no usable material.
@@ -80,6 +82,9 @@ pub enum Error {
     /// No state recorded for a name `revoke` was asked about (exit 66).
     #[error("{0}")]
     NoState(String),
+    /// `status`: no state directory, or no record under the name asked about (exit 1).
+    #[error(transparent)]
+    Missing(#[from] Missing),
     /// `install` (manifest, sops files, generations, units).
     #[error(transparent)]
     Install(#[from] InstallError),
@@ -149,6 +154,7 @@ impl Error {
             Error::Usage(_) => code::USAGE,
             Error::Config(_) => code::CONFIG,
             Error::NoState(_) => code::NO_INPUT,
+            Error::Missing(_) => code::UNHEALTHY,
             Error::Decode(e) if e.is_permission() => code::NO_PERM,
             Error::Decode(e) if e.is_usage() => code::USAGE,
             Error::Decode(_) => code::DATA,

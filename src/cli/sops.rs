@@ -142,9 +142,10 @@ pub fn decrypt(a: DecryptArgs) -> Result<(), Error> {
 /// Encrypt a file like `sops encrypt`, to age recipients.
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:\n  \
-tskeyctl encrypt --age age1…,'ssh-ed25519 AAAA…' secrets.yaml > secrets.enc.yaml\n  \
+tskeyctl encrypt --age \"$(tskeyctl recipient),$(cat ~/.ssh/id_ed25519.pub)\" secrets.yaml \\\n      \
+> secrets.enc.yaml\n  \
 tskeyctl encrypt -i secrets/web1.yaml            # recipients from the nearest .sops.yaml\n  \
-tskeyctl encrypt --encrypted-regex '^(data|stringData)$' --age age1… k8s.yaml\n\n\
+tskeyctl encrypt --encrypted-regex '^(data|stringData)$' --age \"$(tskeyctl recipient)\" k8s.yaml\n\n\
 Recipients: --age, else the first matching creation_rules entry of the nearest .sops.yaml \
 (path_regex, age, key_groups + shamir_threshold, *_regex / *_suffix, mac_only_encrypted). \
 Output follows sops 3.11's layout (version 3.11.0).")]

@@ -126,6 +126,25 @@ impl std::fmt::Debug for Sources {
     }
 }
 
+/// What to say about the host key when no identity was loaded: "run as root" only when that is
+/// the cause (the key is there, the caller is not root and may not read it).
+fn host_key_hint(key: &Path) -> String {
+    match std::fs::File::open(key) {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            if nix::unistd::geteuid().is_root() {
+                format!("; {} is not readable: {e}", key.display())
+            } else {
+                format!(", or run as root so {} is readable", key.display())
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            format!("; this host has no {}", key.display())
+        }
+        Err(e) => format!("; {}: {e}", key.display()),
+        Ok(_) => String::new(),
+    }
+}
+
 impl Identities {
     /// Loads from explicit sources; every failure is a warning (sops-nix's lenient rule, for
     /// `install`).
@@ -168,8 +187,8 @@ impl Identities {
         }
         vec![match self.cli {
             Some(true) => format!(
-                "(none: pass -i KEY, set SOPS_AGE_KEY_FILE, or run as root so {} is readable)",
-                crate::hostkey::DEFAULT_KEY
+                "(none: pass -i KEY or set SOPS_AGE_KEY_FILE{})",
+                host_key_hint(Path::new(crate::hostkey::DEFAULT_KEY))
             ),
             Some(false) => format!("(none: {MANIFEST_NONE_HINT})"),
             None => "(none)".into(),

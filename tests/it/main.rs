@@ -41,6 +41,7 @@ mod cli_docs;
 mod doctor;
 mod examples;
 mod fake_tailscale_api;
+mod first_hour;
 mod fuzz_regressions;
 mod install_cli;
 mod install_conformance;
