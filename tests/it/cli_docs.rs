@@ -7,7 +7,7 @@ use std::process::Command;
 
 use crate::util::BIN;
 
-const COMMANDS: [&str; 11] = [
+const COMMANDS: [&str; 12] = [
     "provision",
     "doctor",
     "revoke",
