@@ -37,6 +37,7 @@ mod cli_docs;
 mod examples;
 mod fake_tailscale_api;
 mod fuzz_regressions;
+mod identity_sources;
 mod install_cli;
 mod install_conformance;
 mod install_ramfs;
