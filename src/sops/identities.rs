@@ -378,6 +378,11 @@ impl Identities {
                     });
                     found += 1;
                     self.keys += 1;
+                } else if word.starts_with("AGE-PLUGIN-") {
+                    self.add_plugin_identity(word, source)
+                        .map_err(|e| not_identity(format!("line {}: {e}", n + 1)))?;
+                    found += 1;
+                    self.keys += 1;
                 } else if word.starts_with("AGE-") {
                     let kind: String = word
                         .split('1')
@@ -408,6 +413,24 @@ OpenSSH ed25519 private key)",
             };
             return Err(not_identity(format!("no usable age identity{note}")));
         }
+        Ok(())
+    }
+
+    /// Adds an `AGE-PLUGIN-<NAME>-1…` identity: decrypting runs `age-plugin-<name>` from PATH
+    /// (a YubiKey or TPM plugin, say) through age's plugin protocol.
+    fn add_plugin_identity(&mut self, word: &str, source: &str) -> Result<(), String> {
+        let id: age::plugin::Identity = word
+            .parse()
+            .map_err(|e| format!("malformed age plugin identity ({e})"))?;
+        let binary = format!("age-plugin-{}", id.plugin());
+        let plugin =
+            age::plugin::IdentityPluginV1::new(id.plugin(), std::slice::from_ref(&id), PluginUi)
+                .map_err(|_| format!("{binary} not found on PATH (needed for its identity)"))?;
+        self.entries.push(Entry {
+            identity: Box::new(plugin),
+            recipient: format!("an {binary} identity"),
+            source: source.into(),
+        });
         Ok(())
     }
 
@@ -495,6 +518,33 @@ OpenSSH ed25519 private key)",
                 data.len()
             ))),
         }
+    }
+}
+
+/// What an age plugin may ask for while it runs: its messages ("touch your token") are shown
+/// on stderr; questions get no answer (tskeyctl runs unattended, at boot), so a plugin that
+/// needs a PIN fails with its own message rather than waiting.
+#[derive(Clone, Copy, Debug)]
+pub struct PluginUi;
+
+impl age::Callbacks for PluginUi {
+    fn display_message(&self, message: &str) {
+        crate::log::warn(format!(
+            "age plugin: {}",
+            crate::log::bounded::clip(message, 200)
+        ));
+    }
+
+    fn confirm(&self, _: &str, _: &str, _: Option<&str>) -> Option<bool> {
+        None
+    }
+
+    fn request_public_string(&self, _: &str) -> Option<String> {
+        None
+    }
+
+    fn request_passphrase(&self, _: &str) -> Option<SecretString> {
+        None
     }
 }
 

@@ -23,6 +23,7 @@ mod sops_support;
 mod util;
 
 // Tests.
+mod age_plugins;
 mod architecture;
 mod attack_dirs;
 mod attack_echo;
