@@ -92,6 +92,9 @@ pub struct Identities {
     report: Vec<String>,
     /// Keys loaded so far (an ssh key counts once, though it gives two identities).
     keys: usize,
+    /// Lines skipped in sources that still gave a key (an unusable plugin identity), for the
+    /// warnings.
+    notes: Vec<String>,
     /// Whether loaded from the CLI's sources (for "identities tried: (none: …)"); `None` when
     /// built by hand.
     cli: Option<bool>,
@@ -164,6 +167,7 @@ impl Identities {
             }
         }
         ids.add_implicit(src, &mut warnings);
+        warnings.append(&mut ids.notes);
         (ids, warnings)
     }
 
@@ -177,6 +181,7 @@ impl Identities {
             ids.loaded(&format!("-i {}", p.display()), before);
         }
         ids.add_implicit(src, &mut warnings);
+        warnings.append(&mut ids.notes);
         Ok((ids, warnings))
     }
 
@@ -185,6 +190,7 @@ impl Identities {
             entries: Vec::new(),
             report: Vec::new(),
             keys: 0,
+            notes: Vec::new(),
             cli: Some(src.cli),
         }
     }
@@ -379,10 +385,15 @@ impl Identities {
                     found += 1;
                     self.keys += 1;
                 } else if word.starts_with("AGE-PLUGIN-") {
-                    self.add_plugin_identity(word, source)
-                        .map_err(|e| not_identity(format!("line {}: {e}", n + 1)))?;
-                    found += 1;
-                    self.keys += 1;
+                    // An unusable plugin identity (its plugin not installed here) does not stop
+                    // the other keys of the file from loading; it is reported.
+                    match self.add_plugin_identity(word, source) {
+                        Ok(()) => {
+                            found += 1;
+                            self.keys += 1;
+                        }
+                        Err(e) => skipped.push(format!("line {}: {e}", n + 1)),
+                    }
                 } else if word.starts_with("AGE-") {
                     let kind: String = word
                         .split('1')
@@ -412,6 +423,12 @@ OpenSSH ed25519 private key)",
                 format!(" ({})", crate::log::bounded::list(&skipped, "; "))
             };
             return Err(not_identity(format!("no usable age identity{note}")));
+        }
+        if !skipped.is_empty() {
+            self.notes.push(format!(
+                "{source}: {}",
+                crate::log::bounded::list(&skipped, "; ")
+            ));
         }
         Ok(())
     }
