@@ -62,3 +62,4 @@ mod sops_peers_js_age;
 mod sops_roundtrip;
 mod standalone;
 mod systemd_units;
+mod tailscaled;
