@@ -77,7 +77,8 @@ fn identity_sources(explicit: &[PathBuf]) -> Sources {
     };
     Sources {
         explicit: explicit.to_vec(),
-        sops_age_key: var("SOPS_AGE_KEY"),
+        // Zeroized when dropped (the process environment itself keeps its copy).
+        sops_age_key: var("SOPS_AGE_KEY").map(zeroize::Zeroizing::new),
         sops_age_key_file: var("SOPS_AGE_KEY_FILE").map(PathBuf::from),
         ssh_key_file: var("SOPS_AGE_SSH_PRIVATE_KEY_FILE").map(PathBuf::from),
         ssh_default: home.map(|h| h.join(".ssh/id_ed25519")),

@@ -111,7 +111,7 @@ pub struct Sources {
     /// `-i/--identity FILE`s, in order.
     pub explicit: Vec<PathBuf>,
     /// `SOPS_AGE_KEY` (key material).
-    pub sops_age_key: Option<String>,
+    pub sops_age_key: Option<Zeroizing<String>>,
     /// `SOPS_AGE_KEY_FILE`.
     pub sops_age_key_file: Option<PathBuf>,
     /// `SOPS_AGE_SSH_PRIVATE_KEY_FILE`.
@@ -140,7 +140,7 @@ impl std::fmt::Debug for Sources {
         let redacted = |o: &Option<String>| o.as_ref().map(|_| "[REDACTED]");
         f.debug_struct("Sources")
             .field("explicit", &self.explicit)
-            .field("sops_age_key", &redacted(&self.sops_age_key))
+            .field("sops_age_key", &self.sops_age_key.as_ref().map(|_| "[REDACTED]"))
             .field("sops_age_key_file", &self.sops_age_key_file)
             .field("ssh_key_file", &self.ssh_key_file)
             .field("ssh_default", &self.ssh_default)
@@ -648,7 +648,7 @@ mod tests {
     #[test]
     fn sources_debug_hides_key_and_passphrase() {
         let s = Sources {
-            sops_age_key: Some("AGE-SECRET-KEY-1SECRETSECRET".into()),
+            sops_age_key: Some(Zeroizing::new("AGE-SECRET-KEY-1SECRETSECRET".into())),
             passphrase: Some("hunter2-passphrase".into()),
             ..Sources::default()
         };
