@@ -140,7 +140,10 @@ impl std::fmt::Debug for Sources {
         let redacted = |o: &Option<String>| o.as_ref().map(|_| "[REDACTED]");
         f.debug_struct("Sources")
             .field("explicit", &self.explicit)
-            .field("sops_age_key", &self.sops_age_key.as_ref().map(|_| "[REDACTED]"))
+            .field(
+                "sops_age_key",
+                &self.sops_age_key.as_ref().map(|_| "[REDACTED]"),
+            )
             .field("sops_age_key_file", &self.sops_age_key_file)
             .field("ssh_key_file", &self.ssh_key_file)
             .field("ssh_default", &self.ssh_default)
