@@ -27,6 +27,7 @@ mod unit_runner;
 mod util;
 
 // Tests.
+mod age_plugins;
 mod architecture;
 mod attack_dirs;
 mod attack_echo;
@@ -43,6 +44,7 @@ mod examples;
 mod fake_tailscale_api;
 mod first_hour;
 mod fuzz_regressions;
+mod identity_sources;
 mod install_cli;
 mod install_conformance;
 mod install_ramfs;
