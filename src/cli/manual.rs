@@ -52,6 +52,43 @@ loopback; default https://api.tailscale.com).",
         text: "An OpenSSH ed25519 private key, tried before the host key.",
     },
     Entry {
+        names: &["SOPS_AGE_KEY_CMD"],
+        text: "A command (split into words like a shell, run without one) whose standard output \
+holds age identities; tried after SOPS_AGE_KEY_FILE.",
+    },
+    Entry {
+        names: &["XDG_CONFIG_HOME", "HOME"],
+        text: "Where sops keeps its defaults: $XDG_CONFIG_HOME/sops/age/keys.txt \
+($HOME/.config/sops/age/keys.txt when unset) and $HOME/.ssh/id_ed25519, both tried when present.",
+    },
+    Entry {
+        names: &["TS_CLIENT_ID"],
+        text: "Client id of a federated identity (workload identity federation) when no \
+--client-id is given; not secret.",
+    },
+    Entry {
+        names: &["TS_ID_TOKEN"],
+        text: "The OIDC ID token to exchange, or file:PATH naming a file that holds it (re-read \
+every run).",
+    },
+    Entry {
+        names: &["TS_AUDIENCE"],
+        text: "Audience to request an ID token for (GitHub Actions, GCP) when no --audience is given.",
+    },
+    Entry {
+        names: &[
+            "ACTIONS_ID_TOKEN_REQUEST_URL",
+            "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+        ],
+        text: "Set by GitHub Actions (permissions: id-token: write): where and with what bearer \
+token to request an ID token.",
+    },
+    Entry {
+        names: &["GCE_METADATA_HOST"],
+        text: "Address of the GCP metadata server for --id-token-source gcp (default \
+169.254.169.254; plain http only to loopback, link-local or metadata.google.internal).",
+    },
+    Entry {
         names: &["TSKEYCTL_IDENTITY_PASSPHRASE", "SSH_TO_AGE_PASSPHRASE"],
         text: "Passphrase of a passphrase-protected identity or ssh key (identity reads \
 SSH_TO_AGE_PASSPHRASE, like ssh-to-age).",

@@ -212,6 +212,9 @@ pub fn shell_words(line: &str) -> Vec<String> {
 /// The tskeyctl invocations of one logical shell line (comments, pipes, redirections and
 /// `&&` cut away; `VAR=value` prefixes dropped), as argument lists.
 pub fn invocations(line: &str) -> Vec<Vec<String>> {
+    if line.trim_start().starts_with('#') {
+        return Vec::new();
+    }
     let code = line.split(" #").next().unwrap_or(line);
     let words = shell_words(code);
     let mut out = Vec::new();
