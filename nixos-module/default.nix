@@ -43,7 +43,8 @@ let
           key
           format
           ;
-        inherit (cfg) stateDir hostKeyPaths;
+        inherit (cfg) stateDir hostKeyPaths defaultExpiry;
+        skipIfLoggedIn = name == tsKey && hasAutoconnect;
       }
     );
   # `-`: a revoke that fails (network down at shutdown) must not fail the unit.
@@ -102,7 +103,48 @@ let
     // lib.optionalAttrs (!refresh) {
       wantedBy = [ "multi-user.target" ] ++ optional (name == tsKey) tailscaleUnit;
       before = optional (name == tsKey) tailscaleUnit;
+    }
+    # --skip-if-logged-in asks tailscaled: start after it, so a logged-in node is seen as one.
+    // lib.optionalAttrs (name == tsKey && hasAutoconnect) {
+      after = network.after ++ [ "tailscaled.service" ];
     };
+
+  # Revokes the tailscaled key once tailscaled has joined with it: runs after (and whenever)
+  # tailscaled-autoconnect.service starts, waits for Running, revokes; a timeout keeps the key
+  # (exit 75, recorded) and is not retried, since the key expires within minutes anyway.
+  afterJoinService =
+    name:
+    network
+    // {
+      description = "Revoke Tailscale auth key ${name} once tailscaled has joined";
+      wantedBy = [
+        "multi-user.target"
+        tailscaleUnit
+      ];
+      after = network.after ++ [ tailscaleUnit ];
+      serviceConfig =
+        {
+          Type = "oneshot";
+          ExecStart = helpers.execLine (
+            helpers.afterJoinArgs {
+              inherit exe name;
+              inherit (cfg) stateDir;
+              timeoutSec = cfg.joinTimeoutSec;
+            }
+          );
+          TimeoutStartSec = "${toString (cfg.joinTimeoutSec + 120)}s";
+        }
+        // helpers.hardening {
+          writable = [ cfg.stateDir ];
+          chown = false;
+        };
+    };
+  afterJoin =
+    tsKey != null
+    && hasAutoconnect
+    && cfg.revokeAfterJoin
+    && cfg.keys ? ${tsKey}
+    && cfg.keys.${tsKey}.mint != null;
 
   refreshKeys = lib.filterAttrs (_: k: k.rotateInterval != null || k.watchSource) cfg.keys;
 
@@ -201,6 +243,25 @@ in
       description = "Name of the key that becomes `services.tailscale.authKeyFile`; its unit runs before `tailscaled-autoconnect.service` (or `tailscaled.service` on a nixpkgs without it).";
     };
 
+    defaultExpiry = mkOption {
+      type = types.nullOr types.str;
+      default = "10m";
+      example = "1h";
+      description = "Lifetime of the keys the module mints when a key's `mint.expiry` is null (humantime). Minutes suffice: tailscaled and sidecars use a key once, at login; null = tskeyctl's own default.";
+    };
+
+    revokeAfterJoin = mkOption {
+      type = types.bool;
+      default = true;
+      description = "Revoke the `tailscaleAuthKey` key as soon as tailscaled reports Running (`tskeyctl revoke --after-join` in `tskeyctl-<name>-after-join.service`, after `tailscaled-autoconnect.service`). Only for minted keys, on a nixpkgs with `tailscaled-autoconnect`.";
+    };
+
+    joinTimeoutSec = mkOption {
+      type = types.ints.positive;
+      default = 300;
+      description = "How long the after-join revoke waits for tailscaled to report Running before it keeps the key (exit 75).";
+    };
+
     sidecars = mkOption {
       type = types.attrsOf (
         types.submodule {
@@ -273,7 +334,10 @@ in
       // lib.mapAttrs' (
         name: key: lib.nameValuePair "tskeyctl-${name}-refresh" (keyService name key true)
       ) refreshKeys
-      // lib.mapAttrs sidecarService cfg.sidecars;
+      // lib.mapAttrs sidecarService cfg.sidecars
+      // lib.optionalAttrs afterJoin {
+        "tskeyctl-${tsKey}-after-join" = afterJoinService tsKey;
+      };
 
     systemd.timers = lib.mapAttrs' (
       name: key:

@@ -37,7 +37,7 @@ let
         type = types.nullOr types.str;
         default = null;
         example = "1h";
-        description = "Key lifetime (humantime, 1s…90d); null = tskeyctl's default.";
+        description = "Key lifetime (humantime, 1s…90d); null = `services.tskeyctl.defaultExpiry`.";
       };
       description = mkOption {
         type = types.nullOr types.str;

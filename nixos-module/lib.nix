@@ -50,6 +50,10 @@ rec {
       format,
       stateDir,
       hostKeyPaths,
+      # Expiry of minted keys whose `mint.expiry` is null.
+      defaultExpiry ? null,
+      # Mint nothing while tailscaled is logged in (the key tailscaled joins with).
+      skipIfLoggedIn ? false,
     }:
     [
       exe
@@ -95,9 +99,9 @@ rec {
         (if key.mint.reusable then "--reusable" else "--no-reusable")
         (if key.mint.preauthorized then "--preauthorized" else "--no-preauthorized")
       ]
-      ++ optionals (key.mint.expiry != null) [
+      ++ optionals (key.mint.expiry != null || defaultExpiry != null) [
         "--expiry"
-        key.mint.expiry
+        (if key.mint.expiry != null then key.mint.expiry else defaultExpiry)
       ]
       ++ optionals (key.mint.description != null) [
         "--description"
@@ -108,6 +112,7 @@ rec {
       "--reuse-if-valid-for"
       key.reuseIfValidFor
     ]
+    ++ optionals skipIfLoggedIn [ "--skip-if-logged-in" ]
     ++ lib.concatMap (p: [
       "-i"
       p
@@ -127,6 +132,22 @@ rec {
       stateDir
       "--name"
       name
+    ];
+
+  # `tskeyctl revoke --after-join …`: waits for tailscaled to report Running, then revokes the
+  # key it joined with (credentials: the source recorded in the state, as for `revokeArgs`).
+  afterJoinArgs =
+    {
+      exe,
+      name,
+      stateDir,
+      timeoutSec,
+    }:
+    revokeArgs { inherit exe name stateDir; }
+    ++ [
+      "--after-join"
+      "--timeout"
+      "${toString timeoutSec}s"
     ];
 
   # Runs with full privileges (`+`), before the sandbox of the main command is set up: the

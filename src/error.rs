@@ -17,6 +17,7 @@ use crate::sops::encrypt::EncryptError;
 use crate::sops::identities::IdentityError;
 use crate::source::SourceError;
 use crate::state::StateError;
+use crate::tailscaled::TailscaledError;
 
 /// The exit codes of the contract.
 pub mod code {
@@ -85,6 +86,9 @@ pub enum Error {
     /// Encrypting a sops file.
     #[error(transparent)]
     Encrypt(#[from] EncryptError),
+    /// Asking tailscaled's LocalAPI (`revoke --after-join`).
+    #[error(transparent)]
+    Tailscaled(#[from] TailscaledError),
     /// A flag combination clap cannot express.
     #[error("{0}")]
     Usage(String),
@@ -136,6 +140,8 @@ impl Error {
                 | MintError::Unsendable { .. }
                 | MintError::NotFound { .. } => code::CONFIG,
             },
+            // tailscaled absent, slow or not yet joined: worth trying again later.
+            Error::Tailscaled(_) => code::TEMP_FAIL,
             Error::Usage(_) => code::USAGE,
             Error::Config(_) => code::CONFIG,
             Error::NoState(_) => code::NO_INPUT,

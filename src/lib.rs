@@ -34,3 +34,4 @@ pub mod sink;
 pub mod sops;
 pub mod source;
 pub mod state;
+pub mod tailscaled;

@@ -28,6 +28,13 @@ pub fn warn(msg: impl std::fmt::Display) {
     }
 }
 
+/// Prints a line worth seeing at the default verbosity (not a warning) unless `-q` was given.
+pub fn notice(msg: impl std::fmt::Display) {
+    if level() >= 0 {
+        eprintln!("tskeyctl: {}", bounded::cap(&msg.to_string()));
+    }
+}
+
 /// Prints an informational line at `-v`.
 pub fn info(msg: impl std::fmt::Display) {
     if level() >= 1 {

@@ -55,16 +55,41 @@ pub enum Outcome {
     NotMinted,
 }
 
-/// Runs `revoke` for one name, under its lock. A failure is recorded in the state too.
-pub fn revoke(req: &Request, creds: CredentialsFrom, api: &ApiSettings) -> Result<Outcome, Error> {
+/// The name's record, locked (exit 66 when nothing was provisioned under that name). `revoke
+/// --after-join` asks first, so a wrong name fails at once instead of after the wait.
+pub fn recorded(req: &Request) -> Result<(state::Locked, Record), Error> {
     let locked = state::lock(&req.state_dir, &req.name)?;
-    let mut rec = locked.load()?.ok_or_else(|| {
+    let rec = locked.load()?.ok_or_else(|| {
         Error::NoState(format!(
             "{}: no state recorded for {:?} (nothing was provisioned under that name)",
             req.state_dir.display(),
             req.name
         ))
     })?;
+    Ok((locked, rec))
+}
+
+/// Records that the key was kept because `why` (`revoke --after-join` gave up waiting): the
+/// record's key stays live and the run is marked [`RunResult::Kept`] with `why` and its exit
+/// code. Returns `why`.
+pub fn keep(req: &Request, why: Error) -> Error {
+    let record = || -> Result<(), Error> {
+        let (locked, mut rec) = recorded(req)?;
+        rec.result = Some(RunResult::Kept);
+        rec.exit_code = Some(why.exit_code());
+        rec.error = Some(log::bounded::cap(&format!("revoke --after-join: {why}")));
+        rec.last_run = Some(Timestamp::now());
+        Ok(locked.save(&rec)?)
+    };
+    if let Err(e) = record() {
+        log::warn(format!("could not record that the key was kept: {e}"));
+    }
+    why
+}
+
+/// Runs `revoke` for one name, under its lock. A failure is recorded in the state too.
+pub fn revoke(req: &Request, creds: CredentialsFrom, api: &ApiSettings) -> Result<Outcome, Error> {
+    let (locked, mut rec) = recorded(req)?;
     let result = revoke_recorded(req, &mut rec, creds, api);
     if let Err(e) = &result {
         rec.result = Some(RunResult::Error);

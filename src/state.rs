@@ -118,6 +118,12 @@ pub enum RunResult {
     /// A minted key is being written: recorded before `--out` is touched, so that a run cut
     /// short still names the key (the next run revokes it unless `--out` holds it).
     Pending,
+    /// `provision --skip-if-logged-in`: tailscaled was logged in, so nothing was minted or
+    /// written (`error` says why, as "skipped: …").
+    Skipped,
+    /// `revoke --after-join` gave up waiting for tailscaled to join: the key was kept, still
+    /// live (`error` and `exit_code` say why).
+    Kept,
 }
 
 /// A point in time, stored as RFC 3339 UTC (`2026-01-01T00:00:00Z`, fractions only when

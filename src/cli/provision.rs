@@ -5,6 +5,7 @@
 //! handed to the library are absolute, so the records they make work from any directory.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::Args;
 
@@ -19,6 +20,7 @@ use crate::revoke::{self, CredentialsFrom};
 use crate::sink::{SinkError, WriteOptions};
 use crate::sops::{Format, Identities};
 use crate::state;
+use crate::tailscaled;
 
 const STATE_DIR: &str = "/var/lib/tskeyctl";
 
@@ -80,6 +82,13 @@ pub struct ProvisionArgs {
     /// After minting, revoke the key the state recorded before.
     #[arg(long)]
     revoke_previous: bool,
+    /// Mint nothing, write nothing when tailscaled is logged in (its BackendState is Running,
+    /// Starting or Stopped); an absent or silent tailscaled provisions as usual.
+    #[arg(long)]
+    skip_if_logged_in: bool,
+    /// tailscaled's LocalAPI socket (for --skip-if-logged-in).
+    #[arg(long, value_name = "PATH", default_value = tailscaled::DEFAULT_SOCKET)]
+    tailscaled_socket: PathBuf,
     /// Identity: an OpenSSH ed25519 private key or an age identity file (repeatable).
     #[arg(short = 'i', long = "identity", value_name = "FILE")]
     identity: Vec<PathBuf>,
@@ -188,6 +197,15 @@ pub fn provision(a: ProvisionArgs) -> Result<(), Error> {
         reuse_if_valid_for: reuse,
         revoke_previous: a.revoke_previous,
     };
+    if a.skip_if_logged_in && tailscaled_logged_in(&a.tailscaled_socket) {
+        let outcome = provision::skip(&req, "tailscaled is logged in")?;
+        log::notice(format!(
+            "{}: skipped: tailscaled is logged in; nothing minted or written",
+            req.out.display()
+        ));
+        log::debug(format!("{outcome:?}"));
+        return Ok(());
+    }
     let identities = || load_identities(&a.identity);
     let mut load =
         || provision::material_from_source(&source, a.key.as_deref(), a.input_type, &identities);
@@ -195,6 +213,25 @@ pub fn provision(a: ProvisionArgs) -> Result<(), Error> {
         .map_err(|e| offer_mkdir(e, &req.out))?;
     log::info(format!("{}: {outcome:?}", req.out.display()));
     Ok(())
+}
+
+/// Whether tailscaled at `socket` holds a login. An absent, silent or garbled tailscaled counts
+/// as not logged in: the run provisions as it would without `--skip-if-logged-in`.
+fn tailscaled_logged_in(socket: &Path) -> bool {
+    match tailscaled::backend_state(socket, tailscaled::TIMEOUT) {
+        Ok(state) if state.logged_in() => true,
+        Ok(state) => {
+            log::info(format!(
+                "tailscaled's backend state is {}; provisioning",
+                state.as_str()
+            ));
+            false
+        }
+        Err(e) => {
+            log::info(format!("{e}; provisioning as without --skip-if-logged-in"));
+            false
+        }
+    }
 }
 
 /// Only provision has `--mkdir`, so only its message about a missing output directory names it
@@ -221,7 +258,8 @@ fn offer_mkdir(e: Error, out: &Path) -> Error {
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:\n  \
 tskeyctl revoke --name tailscale_authkey\n  \
-tskeyctl revoke --name web-sidecar.env --delete-device --remove-file\n\n\
+tskeyctl revoke --name web-sidecar.env --delete-device --remove-file\n  \
+tskeyctl revoke --name tailscale_authkey --after-join --timeout 5m   # once tailscaled joined\n\n\
 Credentials: --source/--key/-i (decrypted like provision), else --oauth-secret-file / \
 --credentials-file / --api-key-file / environment, else the source recorded in the state.")]
 pub struct RevokeArgs {
@@ -257,6 +295,21 @@ pub struct RevokeArgs {
     /// Also remove the provisioned file.
     #[arg(long)]
     remove_file: bool,
+    /// First wait until tailscaled reports Running (it has joined with the key), then revoke;
+    /// if it does not within --timeout, keep the key and exit 75.
+    #[arg(long)]
+    after_join: bool,
+    /// How long --after-join waits.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "5m",
+        requires = "after_join"
+    )]
+    timeout: String,
+    /// tailscaled's LocalAPI socket (for --after-join).
+    #[arg(long, value_name = "PATH", default_value = tailscaled::DEFAULT_SOCKET)]
+    tailscaled_socket: PathBuf,
 }
 
 pub fn revoke(a: RevokeArgs) -> Result<(), Error> {
@@ -283,13 +336,27 @@ pub fn revoke(a: RevokeArgs) -> Result<(), Error> {
         a.credentials.resolve().map(|r| r.credentials)
     };
     let identities = || -> Result<Identities, Error> { load_identities(&a.identity) };
+    let req = revoke::Request {
+        name,
+        state_dir: a.state_dir.clone(),
+        delete_device: a.delete_device,
+        remove_file: a.remove_file,
+    };
+    if a.after_join {
+        let timeout = parse_duration("--timeout", &a.timeout)?;
+        // A name with no record fails now, not after the wait (the lock is not held while
+        // waiting: provision may run meanwhile).
+        drop(revoke::recorded(&req)?);
+        match tailscaled::wait_running(&a.tailscaled_socket, timeout) {
+            Ok(took) => log::info(format!(
+                "tailscaled is Running (after {}); revoking the key it joined with",
+                humantime::format_duration(Duration::from_millis(took.as_millis() as u64))
+            )),
+            Err(e) => return Err(revoke::keep(&req, e.into())),
+        }
+    }
     let outcome = revoke::revoke(
-        &revoke::Request {
-            name,
-            state_dir: a.state_dir.clone(),
-            delete_device: a.delete_device,
-            remove_file: a.remove_file,
-        },
+        &req,
         CredentialsFrom {
             source,
             input_type: a.input_type,

@@ -55,7 +55,10 @@ enum Health {
 
 impl Health {
     fn of(r: &Record, warn: Duration, now: SystemTime) -> Health {
-        if matches!(r.result, Some(RunResult::Error | RunResult::Pending)) {
+        if matches!(
+            r.result,
+            Some(RunResult::Error | RunResult::Pending | RunResult::Kept)
+        ) {
             Health::Failed
         } else if r.revoked.is_some() {
             Health::Revoked
@@ -169,6 +172,8 @@ fn result_name(r: RunResult) -> &'static str {
         RunResult::Reused => "reused",
         RunResult::Error => "error",
         RunResult::Pending => "pending",
+        RunResult::Skipped => "skipped",
+        RunResult::Kept => "kept",
     }
 }
 
@@ -196,7 +201,10 @@ fn prometheus(records: &[Record], health: &[Health], now: SystemTime) -> String 
             "1 if the last provision run for the key succeeded.",
             |r, _| {
                 Some(
-                    if matches!(r.result, Some(RunResult::Error | RunResult::Pending)) {
+                    if matches!(
+                        r.result,
+                        Some(RunResult::Error | RunResult::Pending | RunResult::Kept)
+                    ) {
                         0.0
                     } else {
                         1.0

@@ -71,6 +71,34 @@ pub enum Outcome {
     WroteAuthKey,
     /// A key was minted and written.
     Minted { id: String },
+    /// Nothing was needed (tailscaled is logged in); nothing was minted or written.
+    Skipped,
+}
+
+/// Records that a run needed no key (`why`, e.g. "tailscaled is logged in") and does nothing
+/// else: no source read, no API call, `--out` untouched. The record keeps what it knew about
+/// the current key.
+pub fn skip(req: &Request, why: &str) -> Result<Outcome, Error> {
+    let canonical = canonical_out(&req.out);
+    let _out_lock = state::lock_out(&req.state_dir, &canonical)?;
+    let locked = state::lock(&req.state_dir, &req.name)?;
+    let mut record = locked.load()?.unwrap_or_else(|| base_record(req));
+    if record.result == Some(RunResult::Pending) {
+        // The next run that mints, or `revoke`, settles that key; the mark must stay.
+        log::warn(format!(
+            "{}: a key minted by an interrupted run is still pending; left for the next run \
+or `tskeyctl revoke --name {}` to settle",
+            req.out.display(),
+            req.name
+        ));
+        return Ok(Outcome::Skipped);
+    }
+    record.result = Some(RunResult::Skipped);
+    record.exit_code = Some(0);
+    record.error = Some(log::bounded::cap(&format!("skipped: {why}")));
+    record.last_run = Some(Timestamp::now());
+    locked.save(&record)?;
+    Ok(Outcome::Skipped)
 }
 
 /// Runs `provision` for one name. `load` yields the decoded material.

@@ -33,6 +33,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("accounts", &[]),
     ("perm", &["accounts"]),
     ("state", &["sink", "material", "source", "log"]),
+    ("tailscaled", &["log"]),
     (
         "install",
         &["sops", "sink", "perm", "source", "hostkey", "harden", "log"],
@@ -80,6 +81,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "sink",
             "state",
             "install",
+            "tailscaled",
             "log",
         ],
     ),

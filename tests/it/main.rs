@@ -61,3 +61,4 @@ mod sops_peers_js_age;
 mod sops_roundtrip;
 mod standalone;
 mod systemd_units;
+mod tailscaled;

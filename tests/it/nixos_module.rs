@@ -102,7 +102,11 @@ fn example_tailscale_key_unit() {
         strings(&unit["wantedBy"]),
         ["multi-user.target", "tailscaled-autoconnect.service"]
     );
-    assert_eq!(strings(&unit["after"]), ["network-online.target"]);
+    // After tailscaled, so that --skip-if-logged-in finds it answering.
+    assert_eq!(
+        strings(&unit["after"]),
+        ["network-online.target", "tailscaled.service"]
+    );
     assert_eq!(strings(&unit["wants"]), ["network-online.target"]);
     let sc = &unit["serviceConfig"];
     assert_eq!(
@@ -110,7 +114,8 @@ fn example_tailscale_key_unit() {
         format!(
             "{EXE} provision --source {sops} --key tailscale/oauth_client_secret --out /run/secrets/tailscale \
 --format raw --name tailscale --state-dir /var/lib/tskeyctl --mode 0600 --tags tag:server --no-ephemeral \
---no-reusable --preauthorized --expiry 1h --description \"nixos host\" --reuse-if-valid-for 15m -i {HOST_KEY}"
+--no-reusable --preauthorized --expiry 1h --description \"nixos host\" --reuse-if-valid-for 15m \
+--skip-if-logged-in -i {HOST_KEY}"
         )
     );
     assert_eq!(strings(&sc["ExecStartPre"]), mkdirs("/run/secrets"));
@@ -151,6 +156,66 @@ fn example_tailscale_key_unit() {
     // The nixpkgs autoconnect unit is left alone; the ordering lives in our unit.
     let auto = &e["example"]["services"]["tailscaled-autoconnect"];
     assert_eq!(strings(&auto["after"]), ["tailscaled.service"]);
+}
+
+/// The tailscaled key is revoked once tailscaled has joined with it: a unit of its own, after
+/// (and pulled in by) tailscaled-autoconnect.service, waiting at most joinTimeoutSec.
+#[test]
+fn example_after_join_revoke_unit() {
+    let Some(e) = eval() else { return };
+    let unit = &e["example"]["services"]["tskeyctl-tailscale-after-join"];
+    assert_eq!(
+        unit["description"],
+        "Revoke Tailscale auth key tailscale once tailscaled has joined"
+    );
+    assert_eq!(
+        strings(&unit["after"]),
+        ["network-online.target", "tailscaled-autoconnect.service"]
+    );
+    assert_eq!(strings(&unit["wants"]), ["network-online.target"]);
+    assert_eq!(
+        strings(&unit["wantedBy"]),
+        ["multi-user.target", "tailscaled-autoconnect.service"]
+    );
+    assert_eq!(strings(&unit["before"]), Vec::<&str>::new());
+    let sc = &unit["serviceConfig"];
+    assert_eq!(
+        sc["ExecStart"],
+        format!(
+            "{EXE} revoke --state-dir /var/lib/tskeyctl --name tailscale --after-join --timeout 300s"
+        )
+        .as_str()
+    );
+    assert_eq!(sc["Type"], "oneshot");
+    assert_eq!(sc["TimeoutStartSec"], "420s");
+    assert!(
+        sc.get("RemainAfterExit").is_none(),
+        "runs again with autoconnect"
+    );
+    assert!(
+        sc.get("Restart").is_none(),
+        "a timeout keeps the key: no retry"
+    );
+    assert_eq!(strings(&sc["ReadWritePaths"]), ["/var/lib/tskeyctl"]);
+    assert_eq!(sc["CapabilityBoundingSet"], "");
+    assert_eq!(sc["ProtectSystem"], "strict");
+    assert_eq!(
+        strings(&sc["RestrictAddressFamilies"]),
+        ["AF_UNIX", "AF_INET", "AF_INET6"]
+    );
+    // Only the tailscaled key gets --skip-if-logged-in.
+    let services = e["example"]["services"].as_object().expect("services");
+    for (name, svc) in services {
+        let mut lines = Vec::new();
+        collect_commands(svc, &mut lines);
+        for l in lines.iter().filter(|l| l.contains(" provision ")) {
+            assert_eq!(
+                l.contains(" --skip-if-logged-in "),
+                l.contains(" --name tailscale "),
+                "{name}: {l}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -194,7 +259,7 @@ fn example_rotation_and_watch_units() {
         format!(
             "{EXE} provision --source /run/agenix/ci-oauth.env --out /run/secrets/ci/authkey --format raw \
 --name ci --state-dir /var/lib/tskeyctl --owner ci --group ci --mode 0440 --tags tag:ci,tag:build \
---ephemeral --no-reusable --preauthorized -i {HOST_KEY}"
+--ephemeral --no-reusable --preauthorized --expiry 10m -i {HOST_KEY}"
         )
     );
     assert_eq!(strings(&sc["ExecStartPre"]), mkdirs("/run/secrets/ci"));
@@ -221,6 +286,7 @@ fn example_podman_sidecar() {
             "tskeyctl-ci",
             "tskeyctl-ci-refresh",
             "tskeyctl-tailscale",
+            "tskeyctl-tailscale-after-join",
             "tskeyctl-tailscale-refresh"
         ],
         "a sidecar's key has no unit of its own"
@@ -323,6 +389,7 @@ fn plain_auth_key_and_nixpkgs_without_autoconnect() {
         "{EXE} provision --source /run/keys/tailscale-authkey --out /run/secrets/tailscale --format raw \
 --name tailscale --state-dir /var/lib/tskeyctl --mode 0600 -i {HOST_KEY}"
     );
+    let skip_line = line.replace(" -i ", " --skip-if-logged-in -i ");
     let minimal = &e["minimal"];
     assert_eq!(minimal["failedAssertions"], json!([]));
     assert_eq!(minimal["manifest"], Value::Null);
@@ -331,7 +398,13 @@ fn plain_auth_key_and_nixpkgs_without_autoconnect() {
     assert_eq!(minimal["paths"], json!({}));
     assert_eq!(
         minimal["services"]["tskeyctl-tailscale"]["serviceConfig"]["ExecStart"],
-        line.as_str()
+        skip_line.as_str()
+    );
+    assert!(
+        minimal["services"]
+            .get("tskeyctl-tailscale-after-join")
+            .is_none(),
+        "a ready auth key was not minted: nothing to revoke after the join"
     );
 
     let old = &e["noAutoconnect"];
@@ -347,8 +420,15 @@ fn plain_auth_key_and_nixpkgs_without_autoconnect() {
         strings(&unit["wantedBy"]),
         ["multi-user.target", "tailscaled.service"]
     );
+    // Without tailscaled-autoconnect the unit runs before tailscaled: no skip, no after-join.
     assert_eq!(unit["serviceConfig"]["ExecStart"], line.as_str());
+    assert_eq!(strings(&unit["after"]), ["network-online.target"]);
     assert!(old["services"].get("tailscaled-autoconnect").is_none());
+    assert!(
+        old["services"]
+            .get("tskeyctl-tailscale-after-join")
+            .is_none()
+    );
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! The repository stands alone: a clone has no `../shared` (the original design notes, format
 //! notes and conformance files), so nothing outside `tests/` and `.ci/` may point there — the
-//! project's own documentation is `docs/`. Tests that do read `../shared` skip with a notice
-//! when it is absent; the last two cases show that path.
+//! project's own documentation is `docs/`. Tests that do read `../shared` (or a nixpkgs lib) skip
+//! with a notice when it is absent; the last cases show that path on real tests of this binary.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -174,4 +174,50 @@ fn conformance_tests_skip_with_a_notice_when_shared_is_absent() {
     assert!(stdout.contains("1 passed"), "{stdout}");
     let notice = format!("skipped: {}/conformance is absent", missing.display());
     assert!(stdout.contains(&notice), "no {notice:?} in:\n{stdout}");
+}
+
+/// Runs `tests` (exact names) in a child of this test binary with `../shared` replaced by a
+/// folder that does not exist, no `NIXPKGS_LIB` and no `CI`: returns its status and output.
+fn run_without_shared(tests: &[&str]) -> (bool, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--exact", "--nocapture", "--test-threads=1"])
+        .args(tests)
+        .env("TSKEYCTL_SHARED_DIR", dir.path().join("no-shared-here"))
+        .env_remove("NIXPKGS_LIB")
+        // Only the shared files are missing here: a missing peer must skip, not fail as in CI.
+        .env_remove("CI")
+        .output()
+        .expect("run the test binary");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Real conformance tests (ssh-to-age vectors, sops's own age files, sops-nix's test assets) pass
+/// without `../shared`, each saying it skipped and why.
+#[test]
+fn conformance_tests_of_every_kind_skip_without_shared() {
+    let tests = [
+        "keys::ssh_to_age_expected_outputs_byte_for_byte",
+        "sops_conformance::age_examples_decrypt_with_both_key_files",
+        "install_conformance::host_ssh_key_opens_secrets_yaml_like_sops_nix",
+    ];
+    let (ok, text) = run_without_shared(&tests);
+    assert!(ok, "{text}");
+    assert!(text.contains("test result: ok. 3 passed"), "{text}");
+    let notices = text.matches("no-shared-here/conformance is absent").count();
+    assert_eq!(notices, 3, "one skip notice per test expected:\n{text}");
+}
+
+/// The NixOS module evaluation without a nixpkgs lib: passes, with a notice.
+#[test]
+fn nix_module_evaluation_skips_without_a_nixpkgs_lib() {
+    let (ok, text) = run_without_shared(&["nixos_module::example_tailscale_key_unit"]);
+    assert!(ok, "{text}");
+    assert!(text.contains("test result: ok. 1 passed"), "{text}");
+    assert!(text.contains("skipped: "), "no skip notice:\n{text}");
 }

@@ -108,7 +108,7 @@ fn generated_units_pass_systemd_analyze_verify() {
             units.push(format!("{name}.{suffix}"));
         }
     }
-    assert_eq!(units.len(), 6, "{units:?}");
+    assert_eq!(units.len(), 7, "{units:?}");
     let units: Vec<&str> = units.iter().map(String::as_str).collect();
     verify_units(&files, &units);
 }
