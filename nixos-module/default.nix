@@ -24,7 +24,9 @@ let
   helpers = import ./lib.nix { inherit lib; };
   exe = lib.getExe cfg.package;
 
-  sidecarKeys = lib.mapAttrsToList (_: s: s.key) cfg.sidecars;
+  # Keys of `containers.<name>` (./containers.nix) are provisioned by their container's unit too.
+  containerKeys = map (n: "ts-${n}") (lib.attrNames cfg.containers);
+  sidecarKeys = lib.mapAttrsToList (_: s: s.key) cfg.sidecars ++ containerKeys;
   # Keys with a unit of their own; a sidecar's key is provisioned by the sidecar's unit.
   ownKeys = lib.filterAttrs (n: _: !(lib.elem n sidecarKeys)) cfg.keys;
 
@@ -54,7 +56,7 @@ let
     + helpers.execLine (
       helpers.revokeArgs {
         inherit exe name;
-        inherit (cfg) stateDir;
+        inherit (cfg) stateDir hostKeyPaths;
       }
     );
   mkdirLines = key: [
@@ -128,7 +130,7 @@ let
           ExecStart = helpers.execLine (
             helpers.afterJoinArgs {
               inherit exe name;
-              inherit (cfg) stateDir;
+              inherit (cfg) stateDir hostKeyPaths;
               timeoutSec = cfg.joinTimeoutSec;
             }
           );
@@ -160,10 +162,35 @@ let
           ExecStartPre = mkdirLines key ++ [ (provisionLine sc.key key "env") ];
           # `-`: the file does not exist yet when the ExecStartPre= lines are spawned.
           EnvironmentFile = [ "-${key.path}" ];
-          ExecStopPost = optional key.revokeOnStop (revokeLine sc.key);
+          # First, before the container unit's own clean-up (a failing ExecStopPost= skips the rest).
+          ExecStopPost = lib.mkBefore (optional key.revokeOnStop (revokeLine sc.key));
         };
       }
     );
+
+  # The unit of container `ts-<name>`: mint before podman runs (podman reads the file with
+  # --env-file, so no EnvironmentFile= here), revoke after it stopped.
+  containerService =
+    name: c:
+    let
+      k = "ts-${name}";
+      key = cfg.keys.${k};
+    in
+    lib.nameValuePair "${config.virtualisation.oci-containers.backend}-${k}" {
+      serviceConfig = {
+        ExecStartPre =
+          mkdirLines key
+          ++ [
+            (helpers.stateDirLine {
+              inherit (pkgs) coreutils;
+              inherit (c) stateDir;
+            })
+            (provisionLine k key "env")
+          ];
+        # First, before oci-containers' own clean-up: a failing ExecStopPost= skips the rest.
+        ExecStopPost = lib.mkBefore (optional key.revokeOnStop (revokeLine k));
+      };
+    };
 
   # Output paths used more than once (keys and decrypt-only secrets share /run/secrets).
   allPaths =
@@ -210,7 +237,10 @@ let
     ];
 in
 {
-  imports = [ ./secrets.nix ];
+  imports = [
+    ./secrets.nix
+    ./containers.nix
+  ];
 
   options.services.tskeyctl = {
     enable = lib.mkEnableOption "tskeyctl: Tailscale auth keys and secrets from files encrypted to the host's SSH key";
@@ -335,6 +365,7 @@ in
         name: key: lib.nameValuePair "tskeyctl-${name}-refresh" (keyService name key true)
       ) refreshKeys
       // lib.mapAttrs sidecarService cfg.sidecars
+      // lib.mapAttrs' containerService cfg.containers
       // lib.optionalAttrs afterJoin {
         "tskeyctl-${tsKey}-after-join" = afterJoinService tsKey;
       };

@@ -118,12 +118,15 @@ rec {
       p
     ]) hostKeyPaths;
 
-  # `tskeyctl revoke …`; credentials default to the source recorded in the state.
+  # `tskeyctl revoke …`; credentials default to the source recorded in the state, decrypted
+  # with the same host keys as the provision (without them a non-default hostKeyPaths would make
+  # every revoke fail, silently behind the `-`).
   revokeArgs =
     {
       exe,
       name,
       stateDir,
+      hostKeyPaths,
     }:
     [
       exe
@@ -132,7 +135,11 @@ rec {
       stateDir
       "--name"
       name
-    ];
+    ]
+    ++ lib.concatMap (p: [
+      "-i"
+      p
+    ]) hostKeyPaths;
 
   # `tskeyctl revoke --after-join …`: waits for tailscaled to report Running, then revokes the
   # key it joined with (credentials: the source recorded in the state, as for `revokeArgs`).
@@ -141,9 +148,17 @@ rec {
       exe,
       name,
       stateDir,
+      hostKeyPaths,
       timeoutSec,
     }:
-    revokeArgs { inherit exe name stateDir; }
+    revokeArgs {
+      inherit
+        exe
+        name
+        stateDir
+        hostKeyPaths
+        ;
+    }
     ++ [
       "--after-join"
       "--timeout"

@@ -99,11 +99,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Source(e) => source_code(e),
-            Error::Credentials(e) => match e {
-                CredentialsError::None => code::CONFIG,
-                CredentialsError::Source(s) => source_code(s),
-                CredentialsError::Material(_) => code::DATA,
-            },
+            Error::Credentials(e) => credentials_code(e),
             Error::Key(e) => key_code(e),
             Error::Identity(e) => match e {
                 IdentityError::Source(s) => source_code(s),
@@ -128,7 +124,15 @@ impl Error {
                 | MintError::Deadline { .. }
                 | MintError::Unsettled { .. }
                 | MintError::Tls { .. } => code::TEMP_FAIL,
+                MintError::IdToken(c) => credentials_code(c),
                 MintError::Unauthorized { .. } | MintError::Forbidden { .. } => code::NO_PERM,
+                // An ID token source that refuses is a credentials problem; one that cannot be
+                // found, or answers 400, is configuration.
+                MintError::TokenSource {
+                    status: 401 | 403, ..
+                } => code::NO_PERM,
+                MintError::TokenSource { .. } | MintError::TokenSourceUrl { .. } => code::CONFIG,
+                MintError::ExchangeRefused { .. } => code::CONFIG,
                 // 404 means a wrong tailnet or base URL: configuration, not credentials.
                 MintError::InvalidOption(_)
                 | MintError::InsecureUrl { .. }
@@ -172,6 +176,20 @@ impl Error {
                 EncryptError::Crypto { .. } => code::INTERNAL,
             },
         }
+    }
+}
+
+/// The exit code of a credentials problem (also reached through the mint of a federated
+/// identity, whose ID token is read or fetched then).
+fn credentials_code(e: &CredentialsError) -> u8 {
+    match e {
+        CredentialsError::None
+        | CredentialsError::NoIdToken { .. }
+        | CredentialsError::TokenSourceEnv { .. }
+        | CredentialsError::NoAudience { .. } => code::CONFIG,
+        CredentialsError::Source(s) => source_code(s),
+        CredentialsError::Material(_) => code::DATA,
+        CredentialsError::IdTokenExpired { .. } => code::NO_PERM,
     }
 }
 

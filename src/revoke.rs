@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::credentials::{Credentials, CredentialsError};
+use crate::credentials::{Credentials, CredentialsError, Federated, Material};
 use crate::error::Error;
 use crate::log;
 use crate::mint::{ApiSettings, Deleted, Minter};
@@ -42,6 +42,9 @@ pub struct CredentialsFrom<'a> {
     pub given: Result<Credentials, CredentialsError>,
     /// Identities for a source.
     pub identities: &'a dyn Fn() -> Result<Identities, Error>,
+    /// Completes a federated identity a source names (its ID token and audience from the
+    /// command's flags and environment).
+    pub complete: &'a dyn Fn(&mut Federated) -> Result<(), CredentialsError>,
 }
 
 /// What `revoke` did.
@@ -176,7 +179,10 @@ fn revoke_recorded(
 /// The credentials, in the order of [`CredentialsFrom`].
 fn credentials_for(rec: &Record, from: CredentialsFrom) -> Result<Credentials, Error> {
     let from_source = |src: &PathBuf, key: Option<&str>| -> Result<Credentials, Error> {
-        let m = material_from_source(src, key, from.input_type, from.identities)?;
+        let mut m = material_from_source(src, key, from.input_type, from.identities)?;
+        if let Material::Federated(f) = &mut m {
+            (from.complete)(f)?;
+        }
         Credentials::from_material(m).ok_or_else(|| {
             Error::Config(format!(
                 "{}: holds an auth key, not API credentials; give --oauth-secret-file, \

@@ -82,12 +82,13 @@ fn env_hint(env: &Option<&'static str>) -> String {
 
 /// True when `arg` looks like a secret rather than a file name: a Tailscale key (`tskey-…` with
 /// no `/` or `.` before any `?query`, or any path component shaped like a whole key), an age
-/// identity (`AGE-SECRET-KEY-…`, `AGE-PLUGIN-…`), or a PEM block. A file may still be named
-/// `tskey-client.env` or `./tskey-auth-key`.
+/// identity (`AGE-SECRET-KEY-…`, `AGE-PLUGIN-…`), a PEM block, or a JWT (an OIDC ID token:
+/// `eyJ…` in three base64url parts). A file may still be named `tskey-client.env` or
+/// `./tskey-auth-key`.
 pub fn looks_like_secret(arg: &std::ffi::OsStr) -> bool {
     let s = arg.to_string_lossy();
     let t = s.trim_start();
-    if t.contains("-----BEGIN") {
+    if t.contains("-----BEGIN") || jwt_shaped(t.trim_end()) {
         return true;
     }
     let upper = t.get(..15).unwrap_or(t).to_ascii_uppercase();
@@ -96,6 +97,18 @@ pub fn looks_like_secret(arg: &std::ffi::OsStr) -> bool {
     }
     let head = t.split('?').next().unwrap_or_default();
     (t.starts_with("tskey-") && !head.contains(['/', '.'])) || head.split('/').any(key_shaped)
+}
+
+/// A compact JWT: `eyJ…` (base64url of `{"`), three non-empty base64url parts.
+fn jwt_shaped(t: &str) -> bool {
+    let parts: Vec<&str> = t.split('.').collect();
+    t.starts_with("eyJ")
+        && parts.len() == 3
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
 }
 
 /// `tskey-<kind>-<id>-<secret>` with ASCII letters and digits and a secret part of 16 or more

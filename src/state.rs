@@ -103,6 +103,9 @@ pub enum MaterialKind {
     /// An API key (a key was minted).
     #[serde(rename = "api-key")]
     ApiKey,
+    /// A federated identity: an ID token was exchanged (never recorded) and a key minted.
+    #[serde(rename = "federated")]
+    Federated,
 }
 
 /// How the last run ended.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::{output_path, write_stdout};
-use crate::credentials::{self, CredentialsError, Sources};
+use crate::credentials::{self, CredentialsError, Federated, Sources, TokenSource};
 use crate::error::Error;
 use crate::mint::{ApiSettings, Credentials, KeyOptions, KeyOverrides, MintError};
 use crate::provision::write_or_revoke;
@@ -38,6 +38,64 @@ pub struct CredentialArgs {
     /// Tailnet for an API key. Env: TAILSCALE_TAILNET. [default: - (the key's own tailnet)]
     #[arg(long, value_name = "TAILNET")]
     pub tailnet: Option<String>,
+    #[command(flatten)]
+    pub federation: FederationArgs,
+}
+
+/// A federated identity (workload identity federation): no stored secret, an OIDC ID token
+/// exchanged for an access token at every run.
+#[derive(Args, Debug, Clone, Default)]
+pub struct FederationArgs {
+    /// Federated identity client id, optionally ID?ephemeral=…&preauthorized=… (as the
+    /// tailscale CLI: with no `?` keys are ephemeral and not preauthorized; with a `?` an
+    /// attribute not given is false). Not secret. Env: TS_CLIENT_ID.
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+    /// File holding the OIDC ID token, re-read at every run (e.g. a Kubernetes projected
+    /// service-account token). Env: TS_ID_TOKEN (the token, or file:PATH).
+    #[arg(long, value_name = "FILE")]
+    pub id_token_file: Option<PathBuf>,
+    /// Where the ID token comes from: auto (--id-token-file, else TS_ID_TOKEN, else GitHub
+    /// Actions when ACTIONS_ID_TOKEN_REQUEST_URL is set), file, github (ACTIONS_ID_TOKEN_REQUEST_URL
+    /// and _TOKEN), gcp (the metadata server; GCE_METADATA_HOST overrides its address).
+    #[arg(long, value_name = "auto|file|github|gcp", value_parser = parse_token_source, default_value = "auto")]
+    pub id_token_source: TokenSource,
+    /// Audience to ask the token source for (required for gcp). Env: TS_AUDIENCE.
+    #[arg(long, value_name = "AUD")]
+    pub audience: Option<String>,
+}
+
+fn parse_token_source(v: &str) -> Result<TokenSource, String> {
+    match v {
+        "auto" => Ok(TokenSource::Auto),
+        "file" => Ok(TokenSource::File),
+        "github" => Ok(TokenSource::GitHub),
+        "gcp" => Ok(TokenSource::Gcp),
+        _ => Err("expected auto, file, github or gcp".into()),
+    }
+}
+
+impl FederationArgs {
+    /// The federation flags as credential places (the rest empty).
+    pub fn sources(&self) -> Sources {
+        Sources {
+            client_id: self.client_id.clone(),
+            id_token_file: self.id_token_file.clone(),
+            id_token_source: self.id_token_source,
+            audience: self.audience.clone(),
+            ..Sources::default()
+        }
+    }
+
+    /// Completes a federated identity a source named, from these flags and the environment.
+    pub fn complete(&self, f: &mut Federated) -> Result<(), CredentialsError> {
+        credentials::complete_federated(f, &self.sources(), &|n| std::env::var(n).ok())
+    }
+
+    /// The federated identity these flags or the environment name, if any.
+    pub fn federated(&self) -> Result<Option<Federated>, CredentialsError> {
+        Ok(credentials::federated(&self.sources(), &|n| std::env::var(n).ok())?.map(|(f, _)| f))
+    }
 }
 
 impl CredentialArgs {
@@ -49,6 +107,7 @@ impl CredentialArgs {
             credentials_file: self.credentials_file.clone(),
             api_key_file: self.api_key_file.clone(),
             tailnet: self.tailnet.clone(),
+            ..self.federation.sources()
         };
         credentials::resolve(&src, &|n| std::env::var(n).ok())
     }
@@ -168,7 +227,8 @@ impl ApiArgs {
 /// Mint one Tailscale auth key from OAuth client or API-key credentials and print it.
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Credentials, first found wins: --oauth-secret-file, TS_API_CLIENT_SECRET, \
+    after_help = "Credentials, first found wins: a federated identity (--client-id or TS_CLIENT_ID, \
+with an ID token from --id-token-file, TS_ID_TOKEN, GitHub Actions or GCP), --oauth-secret-file, TS_API_CLIENT_SECRET, \
 TAILSCALE_OAUTH_CLIENT_SECRET, --credentials-file, --api-key-file, TAILSCALE_API_KEY. \
 Secrets are never accepted as argument values.\n\n\
 Examples:\n  \

@@ -5,6 +5,7 @@
 //! are printed once, here, as `tskeyctl: error: …`, and turned into the exit code by
 //! [`Error::exit_code`]. A closed stdout pipe (`tskeyctl recipient | head -c0`) is not an error.
 
+mod doctor;
 mod generate;
 mod install;
 mod keys;
@@ -63,6 +64,7 @@ enum Command {
     Provision(provision::ProvisionArgs),
     Revoke(provision::RevokeArgs),
     Status(status::StatusArgs),
+    Doctor(doctor::DoctorArgs),
     Mint(mint::MintArgs),
     Decrypt(sops::DecryptArgs),
     Encrypt(sops::EncryptArgs),
@@ -145,6 +147,7 @@ fn run(command: Command) -> Result<ExitCode, Error> {
         Command::Recipient(a) => ok(keys::recipient(a)),
         Command::Identity(a) => ok(keys::identity(a)),
         Command::Status(a) => status::status(a),
+        Command::Doctor(a) => doctor::doctor(a),
         Command::Mint(a) => ok(mint::mint(a)),
         Command::Provision(a) => ok(provision::provision(a)),
         Command::Revoke(a) => ok(provision::revoke(a)),

@@ -31,6 +31,7 @@ fn env_for(command: &str, id: &str) -> Option<&'static str> {
             Some("TS_API_CLIENT_SECRET")
         }
         (_, "api_key_file") => Some("TAILSCALE_API_KEY"),
+        (_, "id_token_file" | "client_id" | "audience") => Some("TS_ID_TOKEN"),
         ("decrypt" | "updatekeys" | "provision" | "revoke", "identity") => Some("SOPS_AGE_KEY"),
         _ => None,
     }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::mint::{ApiArgs, CredentialArgs, KeyOptionArgs, parse_duration};
+use super::mint::{ApiArgs, CredentialArgs, FederationArgs, KeyOptionArgs, parse_duration};
 use super::parse_format;
 use super::sops::load_identities;
 use crate::error::Error;
@@ -40,62 +40,65 @@ Exit codes: 0 ok, 65 bad data / no material, 66 source missing, 73 cannot write,
 API temporarily failing (retry), 77 no identity opens the source / credentials rejected, 78 bad \
 option or tags not permitted.")]
 pub struct ProvisionArgs {
-    /// The encrypted (or plain) source file.
+    /// The encrypted (or plain) source file (optional with a federated identity: --client-id
+    /// or TS_CLIENT_ID).
     #[arg(long, value_name = "FILE")]
-    source: PathBuf,
+    pub(super) source: Option<PathBuf>,
     /// Key inside the source: sops-nix path `a/b`, or an env-file variable.
     #[arg(long, value_name = "KEY")]
-    key: Option<String>,
+    pub(super) key: Option<String>,
     /// Force the sops format of the source (default: detected).
     #[arg(long, value_name = "yaml|json|dotenv|ini|binary", value_parser = parse_format)]
-    input_type: Option<Format>,
+    pub(super) input_type: Option<Format>,
     /// Where to write the auth key.
     #[arg(long, value_name = "PATH")]
-    out: PathBuf,
+    pub(super) out: PathBuf,
     /// raw: the key and a newline; env: TS_AUTHKEY=<key>; json: the key and its metadata.
     #[arg(long, value_enum, default_value = "raw")]
-    format: OutputFormat,
+    pub(super) format: OutputFormat,
     /// Variable name for --format env.
     #[arg(long, value_name = "NAME", default_value = "TS_AUTHKEY")]
-    env_name: String,
+    pub(super) env_name: String,
     /// Owner of the output file (name or uid).
     #[arg(long, value_name = "USER")]
-    owner: Option<String>,
+    pub(super) owner: Option<String>,
     /// Group of the output file (name or gid).
     #[arg(long, value_name = "GROUP")]
-    group: Option<String>,
+    pub(super) group: Option<String>,
     /// Mode of the output file (octal permission bits, at most 0777), applied exactly.
     #[arg(long, value_name = "OCTAL", default_value = "0600")]
-    mode: String,
+    pub(super) mode: String,
     /// Create the output directory (mode 0751) if missing.
     #[arg(long)]
-    mkdir: bool,
+    pub(super) mkdir: bool,
     /// Name of the state record (default: the output file's name).
     #[arg(long)]
-    name: Option<String>,
+    pub(super) name: Option<String>,
     /// State directory.
     #[arg(long, value_name = "DIR", default_value = STATE_DIR)]
-    state_dir: PathBuf,
+    pub(super) state_dir: PathBuf,
     /// Keep the current key (no API call) if tskeyctl minted it and it stays valid this long.
     #[arg(long, value_name = "DURATION")]
-    reuse_if_valid_for: Option<String>,
+    pub(super) reuse_if_valid_for: Option<String>,
     /// After minting, revoke the key the state recorded before.
     #[arg(long)]
-    revoke_previous: bool,
+    pub(super) revoke_previous: bool,
     /// Mint nothing, write nothing when tailscaled is logged in (its BackendState is Running,
     /// Starting or Stopped); an absent or silent tailscaled provisions as usual.
     #[arg(long)]
-    skip_if_logged_in: bool,
+    pub(super) skip_if_logged_in: bool,
     /// tailscaled's LocalAPI socket (for --skip-if-logged-in).
     #[arg(long, value_name = "PATH", default_value = tailscaled::DEFAULT_SOCKET)]
-    tailscaled_socket: PathBuf,
+    pub(super) tailscaled_socket: PathBuf,
     /// Identity: an OpenSSH ed25519 private key or an age identity file (repeatable).
     #[arg(short = 'i', long = "identity", value_name = "FILE")]
-    identity: Vec<PathBuf>,
+    pub(super) identity: Vec<PathBuf>,
     #[command(flatten)]
-    key_options: KeyOptionArgs,
+    pub(super) key_options: KeyOptionArgs,
     #[command(flatten)]
-    api: ApiArgs,
+    pub(super) federation: FederationArgs,
+    #[command(flatten)]
+    pub(super) api: ApiArgs,
 }
 
 /// `--format`: the library's layouts as clap values (only the CLI knows clap).
@@ -117,12 +120,12 @@ impl clap::ValueEnum for OutputFormat {
 }
 
 /// `--mode`, `--owner`, `--group` through the crate's one parser and resolver ([`crate::perm`]).
-fn perm_flag<T>(flag: &str, r: Result<T, crate::perm::PermError>) -> Result<T, Error> {
+pub(super) fn perm_flag<T>(flag: &str, r: Result<T, crate::perm::PermError>) -> Result<T, Error> {
     r.map_err(|e| Error::Config(format!("{flag}: {e}")))
 }
 
 /// `p` made absolute against the working directory (`-`, standard input, stays as it is).
-fn absolute(p: &Path) -> Result<PathBuf, Error> {
+pub(super) fn absolute(p: &Path) -> Result<PathBuf, Error> {
     if p.as_os_str() == "-" {
         return Ok(p.to_path_buf());
     }
@@ -134,7 +137,7 @@ fn absolute(p: &Path) -> Result<PathBuf, Error> {
     })
 }
 
-fn name_of(name: Option<&String>, out: &Path) -> Result<String, Error> {
+pub(super) fn name_of(name: Option<&String>, out: &Path) -> Result<String, Error> {
     let n = match name {
         Some(n) => n.clone(),
         None => out
@@ -184,7 +187,15 @@ pub fn provision(a: ProvisionArgs) -> Result<(), Error> {
     }
     // A device, FIFO, directory or untrusted directory at --out fails before anything is read.
     crate::sink::preflight(&a.out, &write).map_err(|e| offer_mkdir(e.into(), &a.out))?;
-    let source = absolute(&a.source)?;
+    let source = a.source.as_deref().map(absolute).transpose()?;
+    if source.is_none()
+        && a.federation.client_id.is_none()
+        && std::env::var_os("TS_CLIENT_ID").is_none()
+    {
+        return Err(Error::Usage(
+            "give --source FILE, or a federated identity (--client-id ID or TS_CLIENT_ID)".into(),
+        ));
+    }
     let req = Request {
         name: name_of(a.name.as_ref(), &a.out)?,
         out: absolute(&a.out)?,
@@ -192,7 +203,7 @@ pub fn provision(a: ProvisionArgs) -> Result<(), Error> {
         env_name: a.env_name.clone(),
         write,
         state_dir: a.state_dir.clone(),
-        source: Some(source.clone()),
+        source: source.clone(),
         source_key: a.key.clone(),
         reuse_if_valid_for: reuse,
         revoke_previous: a.revoke_previous,
@@ -207,8 +218,27 @@ pub fn provision(a: ProvisionArgs) -> Result<(), Error> {
         return Ok(());
     }
     let identities = || load_identities(&a.identity);
-    let mut load =
-        || provision::material_from_source(&source, a.key.as_deref(), a.input_type, &identities);
+    let mut load = || -> Result<crate::material::Material, Error> {
+        use crate::material::Material;
+        match &source {
+            Some(source) => {
+                let mut m = provision::material_from_source(
+                    source,
+                    a.key.as_deref(),
+                    a.input_type,
+                    &identities,
+                )?;
+                if let Material::Federated(f) = &mut m {
+                    a.federation.complete(f)?;
+                }
+                Ok(m)
+            }
+            None => match a.federation.federated()? {
+                Some(f) => Ok(Material::Federated(f)),
+                None => Err(crate::credentials::CredentialsError::None.into()),
+            },
+        }
+    };
     let outcome = provision::provision(&req, &mut load, &MintWith { key, api })
         .map_err(|e| offer_mkdir(e, &req.out))?;
     log::info(format!("{}: {outcome:?}", req.out.display()));
@@ -362,6 +392,7 @@ pub fn revoke(a: RevokeArgs) -> Result<(), Error> {
             input_type: a.input_type,
             given,
             identities: &identities,
+            complete: &|f| a.credentials.federation.complete(f),
         },
         &api,
     )?;

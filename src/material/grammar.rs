@@ -144,6 +144,40 @@ pub fn check_query(query: &str) -> Result<(), String> {
     }
 }
 
+/// Checks a compact JWT (`header.payload.signature`, each part non-empty base64url without
+/// padding, at most `max` bytes in all); returns the payload part. The error names the problem,
+/// never the value.
+pub fn check_jwt(value: &str, max: usize) -> Result<&str, String> {
+    if let Some(bad) = forbidden_char(value) {
+        return Err(format!("contains {bad}"));
+    }
+    if value.is_empty() {
+        return Err("is empty".into());
+    }
+    if value.len() > max {
+        return Err(format!("is longer than {max} bytes"));
+    }
+    let parts: Vec<&str> = value.split('.').collect();
+    if parts.len() != 3 {
+        return Err(format!(
+            "has {} dot-separated parts, not 3 (header.payload.signature)",
+            parts.len()
+        ));
+    }
+    for (name, p) in ["header", "payload", "signature"].iter().zip(&parts) {
+        if p.is_empty() {
+            return Err(format!("has an empty {name}"));
+        }
+        if let Some(i) = p.find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_')) {
+            return Err(format!(
+                "has a character other than base64url in its {name} (at byte {} of the part)",
+                i + 1
+            ));
+        }
+    }
+    Ok(parts[1])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,11 +13,13 @@
 //! well-formed key.
 
 mod env;
+pub mod federated;
 pub mod grammar;
 
 use zeroize::Zeroizing;
 
 pub use env::parse_env;
+pub use federated::{Federated, IdToken, IdTokenFrom};
 pub use grammar::{KeyKind, is_api_key, is_auth_key};
 
 /// Largest env file accepted as credentials (tailscale-manager's files are a few lines).
@@ -31,6 +33,8 @@ pub enum Material {
     OAuth(OAuthClient),
     /// A personal API key (`tskey-api-…`) and the tailnet it acts on.
     ApiKey(ApiKey),
+    /// A federated identity (workload identity federation): no secret, an ID token instead.
+    Federated(Federated),
 }
 
 impl Material {
@@ -40,6 +44,7 @@ impl Material {
             Material::AuthKey(_) => "auth key",
             Material::OAuth(_) => "OAuth client",
             Material::ApiKey(_) => "API key",
+            Material::Federated(_) => "federated identity",
         }
     }
 }
@@ -50,6 +55,7 @@ impl std::fmt::Debug for Material {
             Material::AuthKey(_) => f.write_str("AuthKey([REDACTED])"),
             Material::OAuth(c) => f.debug_tuple("OAuth").field(c).finish(),
             Material::ApiKey(k) => f.debug_tuple("ApiKey").field(k).finish(),
+            Material::Federated(c) => f.debug_tuple("Federated").field(c).finish(),
         }
     }
 }
@@ -112,7 +118,7 @@ pub enum MaterialError {
     /// A mapping with no usable key.
     #[error(
         "{origin}: no Tailscale material among the keys [{keys}]; expected auth_key / TS_AUTHKEY, \
-client_secret / TS_API_CLIENT_SECRET / TAILSCALE_OAUTH_CLIENT_SECRET, or api_key / TAILSCALE_API_KEY"
+client_secret / TS_API_CLIENT_SECRET / TAILSCALE_OAUTH_CLIENT_SECRET, api_key / TAILSCALE_API_KEY, or TS_CLIENT_ID (with TS_ID_TOKEN) for a federated identity"
     )]
     NoMaterial { origin: String, keys: String },
     /// A known key whose value has the wrong type.
@@ -158,6 +164,10 @@ ASCII letters and digits between the dashes"
         what: String,
         problem: String,
     },
+    /// An ID token that is not a compact JWT with a JSON payload (the problem names a class
+    /// and position, never the value).
+    #[error("{origin}: the ID token {problem}")]
+    BadIdToken { origin: String, problem: String },
     /// A mapping with the same key twice (compared case-insensitively).
     #[error("{origin}: the key {key} is given more than once (keys compare case-insensitively)")]
     Duplicate { origin: String, key: String },
@@ -268,7 +278,7 @@ pub fn client_id_of(secret: &str) -> Option<String> {
 }
 
 /// Go's `strconv.ParseBool`.
-fn parse_bool(v: &str) -> Option<bool> {
+pub(crate) fn parse_bool(v: &str) -> Option<bool> {
     match v {
         "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
         "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
@@ -438,6 +448,28 @@ pub fn classify_map(
             }
             return Ok(Material::ApiKey(key));
         }
+    }
+    if let Some((k, id)) = get("ts_client_id").filter(|(_, id)| !id.is_empty()) {
+        let (client_id, ephemeral, preauthorized) =
+            federated::parse_client_id(&format!("{origin}: {k}"), id)?;
+        let id_token = match get("ts_id_token").filter(|(_, t)| !t.is_empty()) {
+            Some((tk, t)) => Some(federated::id_token_ref(&format!("{origin}: {tk}"), t)?),
+            None => None,
+        };
+        let audience = match get("ts_audience").filter(|(_, a)| !a.is_empty()) {
+            Some((ak, a)) => {
+                check_plain(origin, ak, a)?;
+                Some(a.to_owned())
+            }
+            None => None,
+        };
+        return Ok(Material::Federated(Federated {
+            client_id,
+            ephemeral,
+            preauthorized,
+            audience,
+            id_token,
+        }));
     }
     let keys: Vec<&str> = entries.iter().map(|(k, _)| k.as_str()).collect();
     Err(MaterialError::NoMaterial {

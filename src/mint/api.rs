@@ -32,8 +32,8 @@ use crate::log;
 fn rejected(auth: Bearer<'_>) -> &'static str {
     match auth {
         Bearer::Token(_) => {
-            "the API rejected the access token just issued for the OAuth client (revoked \
-client?)"
+            "the API rejected the access token just issued for the OAuth client or federated \
+identity (revoked?)"
         }
         Bearer::ApiKey(_) => "API key rejected (revoked, expired or mistyped)",
     }
@@ -45,6 +45,12 @@ pub struct AccessToken {
     pub token: Zeroizing<String>,
     /// When it stops working (a little early, to be safe).
     pub valid_until: Instant,
+    /// The scopes the reply says the token carries (`scope`, space-separated), if it says.
+    pub scopes: Option<Vec<String>>,
+}
+
+fn scopes_of(scope: Option<String>) -> Option<Vec<String>> {
+    scope.map(|s| s.split_whitespace().map(str::to_owned).collect())
 }
 
 /// Time allowed for finding and revoking the keys of lost replies, even past the deadline.
@@ -76,6 +82,8 @@ impl Api {
             access_token: Zeroizing<String>,
             #[serde(default)]
             expires_in: Option<u64>,
+            #[serde(default)]
+            scope: Option<String>,
         }
         let started = Instant::now();
         let reply = self.call(
@@ -102,6 +110,7 @@ impl Api {
                 Ok(AccessToken {
                     token: r.access_token,
                     valid_until: started + life,
+                    scopes: scopes_of(r.scope),
                 })
             }
             Err(CallError::Mint(e)) => Err(e),
@@ -120,6 +129,90 @@ impl Api {
                     endpoint,
                     server: s.server,
                     hint: "no OAuth token endpoint at this address: check --api-url / \
+TAILSCALE_BASE_URL (this is not a credentials problem)"
+                        .into(),
+                },
+                status => MintError::Refused {
+                    endpoint,
+                    status,
+                    server: s.server,
+                },
+            }),
+        }
+    }
+
+    /// `POST /api/v2/oauth/token-exchange`: a federated identity's ID token for an access
+    /// token (form fields `client_id` and `jwt`, nothing else; the token is never logged).
+    pub fn token_exchange(
+        &self,
+        client_id: &str,
+        jwt: &str,
+        deadline: &Deadline,
+    ) -> Result<AccessToken, MintError> {
+        let path = "/api/v2/oauth/token-exchange";
+        let mut form = Zeroizing::new(Vec::with_capacity(64 + jwt.len()));
+        form.extend_from_slice(b"client_id=");
+        encode(client_id, &mut form);
+        form.extend_from_slice(b"&jwt=");
+        encode(jwt, &mut form);
+        #[derive(Deserialize)]
+        struct TokenReply {
+            access_token: Zeroizing<String>,
+            #[serde(default)]
+            expires_in: Option<u64>,
+            #[serde(default)]
+            scope: Option<String>,
+        }
+        let started = Instant::now();
+        let reply = self.call(
+            Method::POST,
+            path,
+            None,
+            || Body::Form(form.clone()),
+            deadline,
+            |b| {
+                let r: TokenReply = serde_json::from_slice(b).map_err(|e| e.to_string())?;
+                if r.access_token.len() > 4096
+                    || crate::material::check_plain("", "", &r.access_token).is_err()
+                {
+                    return Err("access_token missing or malformed".into());
+                }
+                Ok(r)
+            },
+        );
+        let endpoint = format!("POST {}{path}", self.base);
+        match reply {
+            Ok(r) => {
+                let secs = r.expires_in.unwrap_or(3600).min(MAX_TOKEN_LIFE_SECS);
+                Ok(AccessToken {
+                    token: r.access_token,
+                    valid_until: started + Duration::from_secs(secs.saturating_sub(30)),
+                    scopes: scopes_of(r.scope),
+                })
+            }
+            Err(CallError::Mint(e)) => Err(e),
+            Err(CallError::Status(s)) => Err(match s.status {
+                401 => MintError::Unauthorized {
+                    endpoint,
+                    what: "the ID token was rejected for this federated identity (its issuer, \
+subject, signature or expiry does not match the identity's trust settings, or the client id is \
+wrong)",
+                    server: s.server,
+                },
+                400 => MintError::ExchangeRefused {
+                    endpoint,
+                    client_id: client_id.to_owned(),
+                    server: s.server,
+                },
+                403 => MintError::Forbidden {
+                    endpoint,
+                    what: "the federated identity may not be used here".into(),
+                    server: s.server,
+                },
+                404 => MintError::NotFound {
+                    endpoint,
+                    server: s.server,
+                    hint: "no token-exchange endpoint at this address: check --api-url / \
 TAILSCALE_BASE_URL (this is not a credentials problem)"
                         .into(),
                 },
@@ -405,8 +498,9 @@ containing {marker}): {e}"
                 endpoint,
                 what: match auth {
                     Bearer::Token(_) => format!(
-                        "the OAuth client lacks the `{scope}` scope: edit it (or create a new \
-one) with that scope under Settings → OAuth clients"
+                        "the OAuth client lacks the `{scope}` scope (or, with a federated \
+identity, the identity does): edit it (or create a new one) with that scope under Settings → \
+OAuth clients / Trust credentials"
                     ),
                     Bearer::ApiKey(_) => format!(
                         "the API key's user may not do this (it needs the rights of the \

@@ -11,6 +11,32 @@ use std::time::Duration;
 /// A Tailscale API failure or a mint option that cannot work.
 #[derive(Debug, thiserror::Error)]
 pub enum MintError {
+    /// The ID token of a federated identity could not be had or is unusable (read, shape,
+    /// expiry): the credentials stage's error.
+    #[error(transparent)]
+    IdToken(#[from] crate::credentials::CredentialsError),
+    /// The token exchange refused the request (400): the audience or client id does not match.
+    #[error(
+        "{endpoint}: the token exchange refused the ID token for federated identity {client_id} \
+(HTTP 400: {server}); check --audience / TS_AUDIENCE (the token's audience must be the one the \
+identity expects) and --client-id"
+    )]
+    ExchangeRefused {
+        endpoint: String,
+        client_id: String,
+        server: String,
+    },
+    /// An ID token source (GitHub Actions, the GCP metadata server) refused or failed.
+    #[error("{endpoint}: {what} (HTTP {status}: {server})")]
+    TokenSource {
+        endpoint: String,
+        what: &'static str,
+        status: u16,
+        server: String,
+    },
+    /// An ID token source URL that may not be used.
+    #[error("{url}: {problem}")]
+    TokenSourceUrl { url: String, problem: &'static str },
     /// A key option is out of range or malformed (caught before any request).
     #[error("{0}")]
     InvalidOption(String),

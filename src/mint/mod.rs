@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod error;
+pub mod idtoken;
 pub mod options;
 pub mod retry;
 mod transport;
@@ -143,18 +144,39 @@ impl Minter {
     /// Fetches (once per command, or when it is about to expire) the access token an OAuth
     /// client needs.
     fn authenticate(&mut self, creds: &Credentials) -> Result<(), MintError> {
-        if let Credentials::OAuth(c) = creds {
-            let fresh = self
-                .token
-                .as_ref()
-                .is_some_and(|t| t.valid_until > std::time::Instant::now());
-            if !fresh {
+        let fresh = self
+            .token
+            .as_ref()
+            .is_some_and(|t| t.valid_until > std::time::Instant::now());
+        if fresh {
+            return Ok(());
+        }
+        match creds {
+            Credentials::OAuth(c) => {
                 let t = self
                     .api
                     .token(c.client_id.as_deref(), &c.secret, &self.deadline)?;
                 log::info(format!("got an access token for {}", creds.describe()));
                 self.token = Some(t);
             }
+            Credentials::Federated(f) => {
+                let from = f.id_token.as_ref().ok_or_else(|| {
+                    crate::credentials::CredentialsError::NoIdToken {
+                        client_id: f.client_id.clone(),
+                    }
+                })?;
+                let id_token = idtoken::obtain(from, f.audience.as_deref(), &self.deadline)?;
+                log::debug(format!("ID token from {}", from.describe()));
+                let t = self
+                    .api
+                    .token_exchange(&f.client_id, id_token.expose(), &self.deadline)?;
+                log::info(format!(
+                    "exchanged an ID token for an access token for {}",
+                    creds.describe()
+                ));
+                self.token = Some(t);
+            }
+            Credentials::ApiKey(_) => {}
         }
         Ok(())
     }
@@ -163,7 +185,7 @@ impl Minter {
     fn bearer<'a>(&'a self, creds: &'a Credentials) -> Bearer<'a> {
         match creds {
             Credentials::ApiKey(k) => Bearer::ApiKey(k.key.as_str()),
-            Credentials::OAuth(_) => {
+            Credentials::OAuth(_) | Credentials::Federated(_) => {
                 Bearer::Token(self.token.as_ref().map(|t| t.token.as_str()).unwrap_or(""))
             }
         }
@@ -208,6 +230,25 @@ impl Minter {
             minted.tags.join(" ")
         ));
         Ok(minted)
+    }
+
+    /// Authenticates without minting (an OAuth token, or a federation token exchange) and
+    /// lists the keys the credentials can see: the API answers and accepts them. Returns the
+    /// number of keys and the scopes the access token carries (`None` for an API key, or when
+    /// the server did not say).
+    pub fn check_access(
+        &mut self,
+        creds: &Credentials,
+    ) -> Result<(usize, Option<Vec<String>>), MintError> {
+        self.authenticate(creds)?;
+        let keys = self
+            .api
+            .list_keys(self.bearer(creds), creds.tailnet(), &self.deadline)?;
+        let scopes = match creds {
+            Credentials::ApiKey(_) => None,
+            _ => self.token.as_ref().and_then(|t| t.scopes.clone()),
+        };
+        Ok((keys.len(), scopes))
     }
 
     /// Describes a key (`invalid` is true once revoked or expired).

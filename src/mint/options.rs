@@ -131,6 +131,13 @@ impl KeyOptions {
 
     /// Checks the options against the credentials: OAuth-minted keys must be tagged.
     pub fn check_for(&self, creds: &Credentials) -> Result<(), MintError> {
+        if matches!(creds, Credentials::Federated(_)) && self.tags.is_empty() {
+            return Err(MintError::InvalidOption(
+                "--tags is required with a federated identity: its keys are owned by the tailnet \
+and must carry tags the identity owns (e.g. --tags tag:ci)"
+                    .into(),
+            ));
+        }
         if matches!(creds, Credentials::OAuth(_)) && self.tags.is_empty() {
             return Err(MintError::InvalidOption(
                 "--tags is required with an OAuth client: its keys are owned by the tailnet and \
@@ -185,6 +192,7 @@ impl KeyOverrides {
         let d = KeyOptions::default();
         let (q_eph, q_pre) = match creds {
             Some(Credentials::OAuth(c)) => (c.ephemeral, c.preauthorized),
+            Some(Credentials::Federated(f)) => (f.ephemeral, f.preauthorized),
             _ => (None, None),
         };
         let opts = KeyOptions::new(

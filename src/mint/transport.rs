@@ -46,6 +46,8 @@ pub struct Api {
     agent: Agent,
     pub(super) base: String,
     policy: Policy,
+    /// A header every request carries (the GCP metadata server's `Metadata-Flavor: Google`).
+    pub(super) extra_header: Option<(&'static str, &'static str)>,
 }
 
 impl Api {
@@ -70,6 +72,7 @@ impl Api {
             agent,
             base: base.trim_end_matches('/').to_owned(),
             policy,
+            extra_header: None,
         }
     }
 }
@@ -293,6 +296,9 @@ impl Api {
         if let Some(a) = auth {
             let value = Zeroizing::new(format!("Bearer {}", a.secret()));
             b = b.header("Authorization", value.as_str());
+        }
+        if let Some((name, value)) = self.extra_header {
+            b = b.header(name, value);
         }
         let result = match body {
             Body::Empty => b.body(()).map(|r| {

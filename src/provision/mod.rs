@@ -227,6 +227,7 @@ fn run_locked(
         Material::AuthKey(_) => MaterialKind::AuthKey,
         Material::OAuth(_) => MaterialKind::OAuth,
         Material::ApiKey(_) => MaterialKind::ApiKey,
+        Material::Federated(_) => MaterialKind::Federated,
     });
     let creds = match material {
         Material::AuthKey(key) => {
@@ -251,6 +252,7 @@ fn run_locked(
         }
         Material::OAuth(client) => Credentials::OAuth(client),
         Material::ApiKey(key) => Credentials::ApiKey(key),
+        Material::Federated(f) => Credentials::Federated(f),
     };
     let options = mint.key.resolve(Some(&creds))?;
     let mut minter = mint.api.minter(Some(&creds))?;

@@ -5,8 +5,9 @@ use std::process::Command;
 
 use crate::util::BIN;
 
-const COMMANDS: [&str; 10] = [
+const COMMANDS: [&str; 11] = [
     "provision",
+    "doctor",
     "revoke",
     "status",
     "mint",

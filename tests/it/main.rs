@@ -4,8 +4,10 @@
 //! the crate is linked once. Shared support is declared once: `util` (running the binary, peers,
 //! skips, secret audits), `fake_tailscale` (the std-only fake API; `examples/fake_tailscale.rs`
 //! includes it by path), `mint_common` (runs audited against the fake's secrets),
-//! `install_common` (sops-nix fixtures), `sops_support` (the sops interop matrix) and
-//! `nix_support` (nix-instantiate and systemd-analyze).
+//! `install_common` (sops-nix fixtures), `sops_support` (the sops interop matrix),
+//! `nix_support` (nix-instantiate and systemd-analyze), `unit_runner` (runs a systemd unit's
+//! Exec*= lines from its text where systemd is not PID 1) and `podman_support` (a real podman
+//! with a local busybox image; the `podman_*` tests skip with a NOTICE where it cannot run).
 //!
 //! `attack_*` modules are the hostile suite: each case plays an unprivileged local user, a
 //! hostile or broken API, or a hostile file against one class of defence, and asserts the exit
@@ -19,7 +21,9 @@ mod fake_tailscale;
 mod install_common;
 mod mint_common;
 mod nix_support;
+mod podman_support;
 mod sops_support;
+mod unit_runner;
 mod util;
 
 // Tests.
@@ -35,6 +39,7 @@ mod attack_state;
 mod attack_targets;
 mod boot_storm;
 mod cli_docs;
+mod doctor;
 mod examples;
 mod fake_tailscale_api;
 mod fuzz_regressions;
@@ -42,11 +47,14 @@ mod install_cli;
 mod install_conformance;
 mod install_ramfs;
 mod keys;
+mod kubernetes;
 mod mint;
 mod mint_faults;
 mod mint_library;
 mod mint_revoke_on_write_failure;
 mod nixos_module;
+mod podman_module;
+mod podman_sidecar;
 mod provision_api;
 mod provision_local;
 mod readme;
@@ -62,3 +70,4 @@ mod sops_roundtrip;
 mod standalone;
 mod systemd_units;
 mod tailscaled;
+mod wif;

@@ -182,7 +182,8 @@ fn example_after_join_revoke_unit() {
     assert_eq!(
         sc["ExecStart"],
         format!(
-            "{EXE} revoke --state-dir /var/lib/tskeyctl --name tailscale --after-join --timeout 300s"
+            "{EXE} revoke --state-dir /var/lib/tskeyctl --name tailscale -i {HOST_KEY} --after-join \
+             --timeout 300s"
         )
         .as_str()
     );
@@ -304,14 +305,23 @@ fn example_podman_sidecar() {
         services["podman-web-ts"],
         json!({
             "description": "",
-            "after": ["network-online.target"],
-            "wants": ["network-online.target"],
+            // The module's network ordering and oci-containers' own (pulling the image).
+            "after": ["network-online.target", "network-online.target"],
+            "wants": ["network-online.target", "network-online.target"],
             "before": [],
+            "requires": [],
             "wantedBy": ["multi-user.target"],
             "unitConfig": {},
+            "script": "exec podman  \\\n  run \\\n  --name=web-ts \\\n  --log-driver=journald \\\n  \
+                --cidfile=/run/web-ts/ctr-id \\\n  --cgroups=enabled \\\n  --sdnotify=conmon \\\n  -d \\\n  \
+                --replace \\\n  -e TS_HOSTNAME=web \\\n  -e TS_STATE_DIR=/var/lib/tailscale \\\n  \
+                -e TS_USERSPACE=true \\\n  --rm \\\n  --pull missing \\\n  '--env=TS_AUTHKEY' \\\n  \
+                docker.io/tailscale/tailscale:stable",
+            "preStop": "podman stop --ignore --cidfile=/run/web-ts/ctr-id",
+            "postStop": "podman rm -f --ignore --cidfile=/run/web-ts/ctr-id",
             "serviceConfig": {
                 "ExecStartPre": [
-                    "/nix/store/podman-web-ts-pre-start",
+                    "/nix/store/00000000000000000000000000000000-pre-start-web-ts/bin/pre-start",
                     mk_out,
                     mk_state,
                     format!("{EXE} provision --source {age} --out /run/secrets/web-ts --format env --name web-ts \
@@ -319,8 +329,15 @@ fn example_podman_sidecar() {
         --expiry 10m --description \"web sidecar\" -i {HOST_KEY}")
                 ],
                 "EnvironmentFile": ["-/run/secrets/web-ts"],
-                "ExecStopPost": [format!("-{EXE} revoke --state-dir /var/lib/tskeyctl --name web-ts")],
-                "Restart": "always"
+                "ExecStopPost": [format!("-{EXE} revoke --state-dir /var/lib/tskeyctl --name web-ts -i {HOST_KEY}")],
+                "Environment": "PODMAN_SYSTEMD_UNIT=%n",
+                "NotifyAccess": "all",
+                "Restart": "always",
+                "RuntimeDirectory": "web-ts",
+                "TimeoutStartSec": 0,
+                "TimeoutStopSec": 120,
+                "Type": "notify",
+                "User": "root"
             }
         })
     );
@@ -453,6 +470,10 @@ fn broken_configurations_are_rejected_with_their_message() {
     ExecStart; name the container's unit, e.g. podman-<container> for virtualisation.oci-containers."],
         "sidecarRawKey": [format!("{k}.outputFormat must be \"env\": sidecar podman-web reads it with \
     EnvironmentFile=.")],
+        // services.tskeyctl.containers (asserted in detail by podman_module).
+        "containerUnknownApp": e["rejected"]["containerUnknownApp"],
+        "containerAppTwice": e["rejected"]["containerAppTwice"],
+        "containerBadTags": e["rejected"]["containerBadTags"],
         "samePath": ["services.tskeyctl: these paths are written by two keys or by a key and a secret: \
     /run/secrets/c; give each its own path."],
         "noHostKey": ["services.tskeyctl.hostKeyPaths is empty, so nothing can decrypt sopsFile/ageFile \

@@ -109,7 +109,10 @@ fn docs_index_links_every_page() {
         .filter(|n| n.ends_with(".md") && n != "README.md")
         .collect();
     pages.sort();
-    assert_eq!(pages, ["contract.md", "nixos.md", "sops-format.md"]);
+    assert_eq!(
+        pages,
+        ["contract.md", "kubernetes.md", "nixos.md", "sops-format.md"]
+    );
     for p in &pages {
         assert!(
             index.contains(&format!("]({p})")),

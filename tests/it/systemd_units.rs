@@ -14,7 +14,7 @@ use crate::util::repo;
 
 /// A temp directory holding `files`, each with /usr/local/bin/tskeyctl and the stub store paths
 /// replaced by programs that exist here, verified together by systemd-analyze.
-fn verify_units(files: &[(String, String)], units: &[&str]) -> Option<()> {
+pub fn verify_units(files: &[(String, String)], units: &[&str]) -> Option<()> {
     let analyze = require("SYSTEMD_ANALYZE_BIN", "systemd-analyze", "systemd")?;
     let dir = tempfile::tempdir().expect("temp dir");
     for (name, text) in files {
@@ -41,7 +41,7 @@ fn verify_units(files: &[(String, String)], units: &[&str]) -> Option<()> {
     Some(())
 }
 
-fn local_binaries(text: &str) -> String {
+pub fn local_binaries(text: &str) -> String {
     text.replace("/usr/local/bin/tskeyctl", env!("CARGO_BIN_EXE_tskeyctl"))
         .replace(EXE, env!("CARGO_BIN_EXE_tskeyctl"))
         .replace(

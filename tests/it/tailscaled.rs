@@ -20,7 +20,7 @@ use crate::util::s;
 
 /// What the fake LocalAPI does with one connection.
 #[derive(Clone, Copy, Debug)]
-enum Answer {
+pub(crate) enum Answer {
     /// A status reply with this BackendState and a Content-Length.
     State(&'static str),
     /// The same, chunked (as Go's server sends a large reply).
@@ -37,12 +37,12 @@ enum Answer {
 
 /// A fake tailscaled: connection `n` gets `script[n]` (the last entry repeats). Records the
 /// head of every request.
-struct FakeLocalApi {
+pub(crate) struct FakeLocalApi {
     heads: Arc<Mutex<Vec<String>>>,
 }
 
 impl FakeLocalApi {
-    fn start(socket: &Path, script: &[Answer]) -> FakeLocalApi {
+    pub(crate) fn start(socket: &Path, script: &[Answer]) -> FakeLocalApi {
         let listener = UnixListener::bind(socket).expect("bind");
         let heads = Arc::new(Mutex::new(Vec::new()));
         let (script, recorded) = (script.to_vec(), heads.clone());

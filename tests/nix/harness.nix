@@ -29,17 +29,30 @@ let
     in
     {
       failedAssertions = map (a: a.message) (lib.filter (a: !a.assertion) config.assertions);
-      services = lib.mapAttrs (_: s: {
-        inherit (s)
-          description
-          wantedBy
-          before
-          after
-          wants
-          unitConfig
-          serviceConfig
-          ;
-      }) ours;
+      services = lib.mapAttrs (
+        n: s:
+        {
+          inherit (s)
+            description
+            wantedBy
+            before
+            after
+            wants
+            unitConfig
+            serviceConfig
+            ;
+        }
+        # What NixOS turns into ExecStart=/ExecStop=/ExecStopPost= of the container units.
+        // lib.optionalAttrs (lib.hasPrefix "podman-" n) {
+          inherit (s)
+            requires
+            script
+            preStop
+            postStop
+            ;
+        }
+      ) ours;
+      storeScripts = config.testing.storeScripts;
       inherit (config.systemd) timers paths;
       authKeyFile = config.services.tailscale.authKeyFile or null;
       manifest =
@@ -72,6 +85,8 @@ in
     autoconnect = false;
   });
   minimal = summary (evalConfig { configuration = cases.minimal; });
+  containers = summary (evalConfig { configuration = cases.containers; });
+  containersLocal = summary (evalConfig { configuration = cases.containersLocal; });
   rejected = lib.mapAttrs (_: failures) cases.rejected;
   flake = import ./flake-outputs.nix { inherit lib pkgs evalConfig; };
 }

@@ -2,7 +2,8 @@
 # evaluated with nixpkgs' `lib` alone (no nixpkgs checkout, no network). Each stub keeps the
 # type and merge behaviour that matters to the assertions: systemd unit options concatenate
 # lists and demand equal scalars (as nixpkgs' `unitOption` does), `tailscaled-autoconnect`
-# exists exactly when `authKeyFile` is set, and oci-containers makes `podman-<name>` units.
+# exists exactly when `authKeyFile` is set, and oci-containers has nixpkgs' option names, types
+# and defaults and makes the `podman-<name>` units nixpkgs' mkService makes (the same script).
 {
   lib,
   # false = a nixpkgs from before `authKeyFile` and `tailscaled-autoconnect.service`.
@@ -46,6 +47,14 @@ let
         type = types.lines;
         default = "";
       };
+      preStop = mkOption {
+        type = types.lines;
+        default = "";
+      };
+      postStop = mkOption {
+        type = types.lines;
+        default = "";
+      };
       unitConfig = unitOptions;
       serviceConfig = unitOptions;
     };
@@ -62,16 +71,180 @@ let
       pathConfig = unitOptions;
     };
   };
-  container = types.submodule {
-    options = {
-      image = mkOption { type = types.str; };
-      environment = mkOption {
-        type = types.attrsOf types.str;
-        default = { };
-      };
-      extraOptions = list;
-    };
+  # virtualisation.oci-containers.containers.<name>: every option of nixpkgs'
+  # nixos/modules/virtualisation/oci-containers.nix, with the same names, types and defaults.
+  oci = config.virtualisation.oci-containers;
+  nullOr = t: mkOption {
+    type = types.nullOr t;
+    default = null;
   };
+  strList = mkOption {
+    type = types.listOf types.str;
+    default = [ ];
+  };
+  container = types.submodule (
+    { name, ... }:
+    {
+      config.podman = lib.mkIf (oci.backend == "podman") { };
+      options = {
+        image = mkOption { type = types.str; };
+        imageFile = nullOr types.package;
+        imageStream = nullOr types.package;
+        serviceName = mkOption {
+          type = types.str;
+          default = "${oci.backend}-${name}";
+        };
+        login = {
+          username = nullOr types.str;
+          passwordFile = nullOr types.str;
+          registry = nullOr types.str;
+        };
+        cmd = strList;
+        labels = mkOption {
+          type = types.attrsOf types.str;
+          default = { };
+        };
+        entrypoint = nullOr types.str;
+        environment = mkOption {
+          type = types.attrsOf types.str;
+          default = { };
+        };
+        environmentFiles = mkOption {
+          type = types.listOf types.path;
+          default = [ ];
+        };
+        log-driver = mkOption {
+          type = types.str;
+          default = "journald";
+        };
+        ports = strList;
+        user = nullOr types.str;
+        volumes = strList;
+        workdir = nullOr types.str;
+        dependsOn = strList;
+        hostname = nullOr types.str;
+        preRunExtraOptions = strList;
+        extraOptions = strList;
+        autoStart = mkOption {
+          type = types.bool;
+          default = true;
+        };
+        podman = mkOption {
+          type = types.nullOr (
+            types.submodule {
+              options.sdnotify = mkOption {
+                type = types.enum [
+                  "conmon"
+                  "healthy"
+                  "container"
+                ];
+                default = "conmon";
+              };
+              options.user = mkOption {
+                type = types.str;
+                default = "root";
+              };
+            }
+          );
+          default = null;
+        };
+        pull = mkOption {
+          type = types.enum [
+            "always"
+            "missing"
+            "never"
+            "newer"
+          ];
+          default = "missing";
+        };
+        capabilities = mkOption {
+          type = types.lazyAttrsOf (types.nullOr types.bool);
+          default = { };
+        };
+        devices = strList;
+        privileged = mkOption {
+          type = types.bool;
+          default = false;
+        };
+        autoRemoveOnStop = mkOption {
+          type = types.bool;
+          default = true;
+        };
+        networks = strList;
+      };
+    }
+  );
+
+  # The unit nixpkgs' mkService makes for a root podman container: the same `podman run` script,
+  # dependsOn ordering, pre-start, preStop/postStop and service settings. (The pre-start script
+  # is kept as text in `testing.storeScripts`, keyed by its stand-in store path.)
+  esc = lib.escapeShellArg;
+  preStart = name: ''
+    podman rm -f ${name} || true
+    rm -f /run/${esc name}/ctr-id
+  '';
+  preStartPath = name: "/nix/store/00000000000000000000000000000000-pre-start-${name}/bin/pre-start";
+  mkService =
+    name: c:
+    let
+      dependsOn = map (d: "${oci.containers.${d}.serviceName}.service") c.dependsOn;
+      n = esc name;
+    in
+    {
+      wantedBy = lib.optional c.autoStart "multi-user.target";
+      wants = lib.optional (c.imageFile == null && c.imageStream == null) "network-online.target";
+      after =
+        lib.optional (c.imageFile == null && c.imageStream == null) "network-online.target" ++ dependsOn;
+      requires = dependsOn;
+      script = lib.concatStringsSep " \\\n  " (
+        [ "exec podman " ]
+        ++ map esc c.preRunExtraOptions
+        ++ [
+          "run"
+          "--name=${n}"
+          "--log-driver=${c.log-driver}"
+        ]
+        ++ lib.optional (c.entrypoint != null) "--entrypoint=${esc c.entrypoint}"
+        ++ lib.optional (c.hostname != null) "--hostname=${esc c.hostname}"
+        ++ [
+          "--cidfile=/run/${n}/ctr-id"
+          "--cgroups=enabled"
+          "--sdnotify=${c.podman.sdnotify}"
+          "-d"
+          "--replace"
+        ]
+        ++ lib.mapAttrsToList (k: v: "-e ${esc k}=${esc v}") c.environment
+        ++ map (f: "--env-file ${esc f}") c.environmentFiles
+        ++ map (p: "-p ${esc p}") c.ports
+        ++ lib.optional (c.user != null) "-u ${esc c.user}"
+        ++ map (v: "-v ${esc v}") c.volumes
+        ++ lib.mapAttrsToList (k: v: "-l ${esc k}=${esc v}") c.labels
+        ++ lib.optional (c.workdir != null) "-w ${esc c.workdir}"
+        ++ lib.optional c.privileged "--privileged"
+        ++ lib.optional c.autoRemoveOnStop "--rm"
+        ++ lib.mapAttrsToList (k: _: "--cap-add=${esc k}") (lib.filterAttrs (_: v: v == true) c.capabilities)
+        ++ lib.mapAttrsToList (k: _: "--cap-drop=${esc k}") (lib.filterAttrs (_: v: v == false) c.capabilities)
+        ++ map (d: "--device=${esc d}") c.devices
+        ++ map (nw: "--network=${esc nw}") (lib.unique c.networks)
+        ++ [ "--pull ${esc c.pull}" ]
+        ++ map esc c.extraOptions
+        ++ [ c.image ]
+        ++ map esc c.cmd
+      );
+      preStop = "podman stop --ignore --cidfile=/run/${n}/ctr-id";
+      postStop = "podman rm -f --ignore --cidfile=/run/${n}/ctr-id";
+      serviceConfig = {
+        ExecStartPre = [ (preStartPath name) ];
+        TimeoutStartSec = 0;
+        TimeoutStopSec = 120;
+        Restart = "always";
+        Environment = "PODMAN_SYSTEMD_UNIT=%n";
+        Type = "notify";
+        NotifyAccess = "all";
+        User = c.podman.user;
+        RuntimeDirectory = n;
+      };
+    };
   ts = config.services.tailscale;
 in
 {
@@ -145,8 +318,15 @@ in
       default = { };
     };
     virtualisation.oci-containers.backend = mkOption {
-      type = types.enum [ "podman" ];
+      type = types.enum [
+        "podman"
+        "docker"
+      ];
       default = "podman";
+    };
+    testing.storeScripts = mkOption {
+      type = types.attrsOf types.str;
+      default = { };
     };
     virtualisation.oci-containers.containers = mkOption {
       type = types.attrsOf container;
@@ -155,6 +335,7 @@ in
   };
 
   config = {
+    testing.storeScripts = lib.mapAttrs' (name: _: lib.nameValuePair (preStartPath name) (preStart name)) oci.containers;
     systemd.services = lib.mkMerge [
       (lib.mkIf ts.enable {
         tailscaled.wantedBy = [ "multi-user.target" ];
@@ -169,15 +350,7 @@ in
           script = "tailscale up --auth-key \"$(cat ${ts.authKeyFile})\"";
         };
       })
-      (lib.mapAttrs' (
-        name: c:
-        lib.nameValuePair "podman-${name}" {
-          wantedBy = [ "multi-user.target" ];
-          script = "exec podman run --rm --name=${name} ${lib.concatStringsSep " " c.extraOptions} ${c.image}";
-          serviceConfig.ExecStartPre = [ "/nix/store/podman-${name}-pre-start" ];
-          serviceConfig.Restart = "always";
-        }
-      ) config.virtualisation.oci-containers.containers)
+      (lib.mapAttrs' (name: c: lib.nameValuePair c.serviceName (mkService name c)) oci.containers)
     ];
   };
 }

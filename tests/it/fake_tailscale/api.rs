@@ -76,6 +76,7 @@ impl FakeTailscale {
         let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         match (req.method.as_str(), segs.as_slice()) {
             ("POST", ["api", "v2", "oauth", "token"]) => self.token(req),
+            ("POST", ["api", "v2", "oauth", "token-exchange"]) => self.token_exchange(req),
             (_, ["api", "v2", "oauth", "token"]) => message(405, "method not allowed"),
             (m, ["api", "v2", "tailnet", tailnet, rest @ ..]) => {
                 let principal = match self.authenticate(req) {
@@ -161,6 +162,98 @@ impl FakeTailscale {
         json_reply(
             200,
             json!({"access_token": token, "token_type": "Bearer", "expires_in": life, "scope": scopes.join(" ")}),
+        )
+    }
+
+    /// `POST /api/v2/oauth/token-exchange`: `client_id` and `jwt` (an EdDSA-signed ID token)
+    /// checked against the federated identity: signature, issuer, subject, audience, expiry.
+    fn token_exchange(&self, req: &Recorded) -> Reply {
+        use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+        let form = parse_form(&req.body);
+        let field = |k: &str| form.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone());
+        let (Some(client_id), Some(jwt)) = (field("client_id"), field("jwt")) else {
+            return message(400, "client_id and jwt are required");
+        };
+        let mut s = self.lock();
+        s.id_tokens.push(jwt.clone());
+        let Some(id) = s
+            .federated
+            .iter()
+            .find(|f| f.client_id == client_id)
+            .cloned()
+        else {
+            return message(401, "invalid client_id");
+        };
+        let parts: Vec<&str> = jwt.split('.').collect();
+        if parts.len() != 3 {
+            return message(401, "malformed token");
+        }
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let header: Value = b64
+            .decode(parts[0])
+            .ok()
+            .and_then(|h| serde_json::from_slice(&h).ok())
+            .unwrap_or(Value::Null);
+        if header["alg"] != "EdDSA" {
+            return message(401, "unsupported token algorithm");
+        }
+        let sig_ok = b64
+            .decode(parts[2])
+            .ok()
+            .and_then(|sig| Signature::from_slice(&sig).ok())
+            .zip(VerifyingKey::from_bytes(&id.public_key).ok())
+            .is_some_and(|(sig, key)| {
+                key.verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &sig)
+                    .is_ok()
+            });
+        if !sig_ok {
+            return message(401, "token signature invalid");
+        }
+        let claims: Value = b64
+            .decode(parts[1])
+            .ok()
+            .and_then(|c| serde_json::from_slice(&c).ok())
+            .unwrap_or(Value::Null);
+        if claims["iss"] != id.issuer.as_str() {
+            return message(401, "token issuer does not match the federated identity");
+        }
+        let sub = claims["sub"].as_str().unwrap_or("");
+        let sub_ok = match id.subject.strip_suffix('*') {
+            Some(prefix) => sub.starts_with(prefix),
+            None => sub == id.subject,
+        };
+        if !sub_ok {
+            return message(401, "token subject does not match the federated identity");
+        }
+        let aud_ok = match &claims["aud"] {
+            Value::String(a) => *a == id.audience,
+            Value::Array(a) => a.iter().any(|v| *v == id.audience.as_str()),
+            _ => false,
+        };
+        if !aud_ok {
+            return message(400, "token audience does not match the federated identity");
+        }
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        if claims["exp"].as_u64().is_none_or(|e| e <= now) {
+            return message(401, "token expired");
+        }
+        let token = format!("tskey-api-k{}CNTRL-{}", random_alnum(7), random_alnum(32));
+        let life = s.token_lifetime;
+        s.tokens.push(Token {
+            token: token.clone(),
+            client: id.client_id.clone(),
+            scopes: id.scopes.clone(),
+            tags: id.tags.clone(),
+            expires: Instant::now()
+                .checked_add(Duration::from_secs(life))
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(u64::from(u32::MAX))),
+        });
+        json_reply(
+            200,
+            json!({"access_token": token, "token_type": "Bearer", "expires_in": life, "scope": id.scopes.join(" ")}),
         )
     }
 

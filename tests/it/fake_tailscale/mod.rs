@@ -33,6 +33,8 @@ pub use storm::Storm;
 
 /// The OAuth token endpoint's path.
 pub const TOKEN: &str = "/api/v2/oauth/token";
+/// The workload identity federation token-exchange endpoint's path.
+pub const TOKEN_EXCHANGE: &str = "/api/v2/oauth/token-exchange";
 /// The default tailnet's auth-keys path (create and list; a key's own path appends `/{id}`).
 pub const KEYS: &str = "/api/v2/tailnet/-/keys";
 
@@ -122,6 +124,24 @@ struct Client {
     tags: Vec<String>,
 }
 
+/// A federated identity (workload identity federation): the trust settings an ID token must
+/// meet, and the key of the issuer it trusts (published to the fake as a JWKS would be).
+#[derive(Clone)]
+pub struct FederatedIdentity {
+    /// The identity's client id (what `client_id` must name).
+    pub client_id: String,
+    /// The `iss` an ID token must carry.
+    pub issuer: String,
+    /// The `sub` an ID token must carry: exact, or a prefix when it ends in `*`.
+    pub subject: String,
+    /// The `aud` an ID token must carry (a string or one of an array).
+    pub audience: String,
+    /// The issuer's Ed25519 public key (tokens are `alg: EdDSA`).
+    pub public_key: [u8; 32],
+    pub scopes: Vec<String>,
+    pub tags: Vec<String>,
+}
+
 struct UserKey {
     key: String,
     owned_tags: Vec<String>,
@@ -163,6 +183,8 @@ struct DeviceRec {
 struct State {
     tailnet: String,
     clients: Vec<Client>,
+    federated: Vec<FederatedIdentity>,
+    id_tokens: Vec<String>,
     users: Vec<UserKey>,
     tag_owners: Vec<(String, Vec<String>)>,
     tokens: Vec<Token>,
@@ -285,6 +307,11 @@ impl FakeTailscale {
         format!("http://{}", self.addr)
     }
 
+    /// Registers a federated identity.
+    pub fn add_federated_identity(&self, identity: FederatedIdentity) {
+        self.lock().federated.push(identity);
+    }
+
     /// Registers an OAuth client; returns its secret `tskey-client-<id>-<random>`.
     pub fn add_oauth_client(&self, scopes: &[&str], tags: &[&str]) -> String {
         let id = format!("k{}CNTRL", random_alnum(7));
@@ -376,6 +403,7 @@ impl FakeTailscale {
             .map(|c| c.secret.clone())
             .chain(s.users.iter().map(|u| u.key.clone()))
             .chain(s.tokens.iter().map(|t| t.token.clone()))
+            .chain(s.id_tokens.iter().cloned())
             .collect()
     }
 
@@ -608,7 +636,7 @@ impl FakeTailscale {
         let mut s = self.lock();
         let route_of = |r: Route| match r {
             Route::Any => true,
-            Route::Token => req.path == "/api/v2/oauth/token",
+            Route::Token => req.path == TOKEN || req.path == TOKEN_EXCHANGE,
             Route::CreateKey => req.method == "POST" && req.path.ends_with("/keys"),
             Route::Keys => req.path.contains("/keys"),
             Route::Devices => req.path.contains("/device"),
