@@ -38,6 +38,7 @@ mod attack_material;
 mod attack_messages;
 mod attack_state;
 mod attack_targets;
+mod boot_storm;
 mod cli_docs;
 mod doctor;
 mod examples;
