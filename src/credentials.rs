@@ -407,6 +407,7 @@ fn oauth(origin: &str, value: &str, wanted: &'static str) -> Result<Material, Cr
             key: wanted.into(),
             found: format!("an {}", other.kind()),
             expected: "a tskey-client-… OAuth client secret",
+            hint: material::where_it_fits(value, true),
         }
         .into()),
     }
@@ -421,6 +422,7 @@ fn api_key(origin: &str, value: &str) -> Result<Material, CredentialsError> {
             key: "the API key".into(),
             found: format!("an {}", other.kind()),
             expected: "a tskey-api-… API key",
+            hint: material::where_it_fits(value, true),
         }
         .into()),
     }
@@ -738,7 +740,8 @@ token or file:PATH), or choose --id-token-source github|gcp"
         .unwrap_err();
         assert_eq!(
             e,
-            "TS_API_CLIENT_SECRET: TS_API_CLIENT_SECRET holds an API key, expected a tskey-client-… OAuth client secret"
+            "TS_API_CLIENT_SECRET: TS_API_CLIENT_SECRET holds an API key, expected a tskey-client-… \
+OAuth client secret; an API key goes in --api-key-file or the TAILSCALE_API_KEY variable"
         );
     }
 }

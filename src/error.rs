@@ -17,7 +17,7 @@ use crate::sops::edit::ChangeError;
 use crate::sops::encrypt::EncryptError;
 use crate::sops::identities::IdentityError;
 use crate::source::SourceError;
-use crate::state::StateError;
+use crate::state::{Missing, StateError};
 use crate::tailscaled::TailscaledError;
 
 /// The exit codes of the contract.
@@ -26,6 +26,8 @@ pub mod code {
     pub const OK: u8 = 0;
     /// Unexpected internal error.
     pub const INTERNAL: u8 = 1;
+    /// `status`: a last run failed, or nothing is recorded where it was asked to look.
+    pub const UNHEALTHY: u8 = 1;
     /// Usage error (bad flags).
     pub const USAGE: u8 = 2;
     /// Bad input data: malformed sops/age/env/ssh key, MAC mismatch, no usable material.
@@ -81,6 +83,9 @@ pub enum Error {
     /// No state recorded for a name `revoke` was asked about (exit 66).
     #[error("{0}")]
     NoState(String),
+    /// `status`: no state directory, or no record under the name asked about (exit 1).
+    #[error(transparent)]
+    Missing(#[from] Missing),
     /// `install` (manifest, sops files, generations, units).
     #[error(transparent)]
     Install(#[from] InstallError),
@@ -162,6 +167,7 @@ impl Error {
             Error::Editor(_) => code::CONFIG,
             Error::EditorTemp(_) => code::CANT_CREATE,
             Error::NoState(_) => code::NO_INPUT,
+            Error::Missing(_) => code::UNHEALTHY,
             Error::Decode(e) if e.is_permission() => code::NO_PERM,
             Error::Decode(e) if e.is_usage() => code::USAGE,
             Error::Decode(_) => code::DATA,

@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicI8, Ordering};
 
 static LEVEL: AtomicI8 = AtomicI8::new(0);
 
-/// Sets the verbosity: -1 quiet (errors only), 0 warnings, 1 info, 2+ debug.
+/// Sets the verbosity: -1 quiet (errors only), 0 warnings and one line per action, 1 info,
+/// 2+ debug.
 pub fn set_level(level: i8) {
     LEVEL.store(level, Ordering::Relaxed);
 }

@@ -50,12 +50,53 @@ pub struct CredentialsFrom<'a> {
 /// What `revoke` did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// The key was revoked now (or the API no longer knew it).
-    Revoked { id: String },
+    /// The key was revoked now (`gone`: the API no longer knew it).
+    Revoked {
+        name: String,
+        id: String,
+        gone: bool,
+    },
     /// The key had been revoked before.
-    AlreadyRevoked { id: String },
+    AlreadyRevoked {
+        name: String,
+        id: String,
+        when: Timestamp,
+    },
     /// The current key was not minted by tskeyctl; there is nothing to revoke.
-    NotMinted,
+    NotMinted { name: String },
+}
+
+impl std::fmt::Display for Outcome {
+    /// The line `revoke` says about a run.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Revoked {
+                name,
+                id,
+                gone: false,
+            } => write!(f, "{name}: revoked key {id}"),
+            Outcome::Revoked {
+                name,
+                id,
+                gone: true,
+            } => {
+                write!(
+                    f,
+                    "{name}: key {id} was already gone from the tailnet; recorded as revoked"
+                )
+            }
+            Outcome::AlreadyRevoked { name, id, when } => {
+                write!(
+                    f,
+                    "{name}: key {id} was already revoked at {when}; nothing to do"
+                )
+            }
+            Outcome::NotMinted { name } => write!(
+                f,
+                "{name}: the current key was not minted by tskeyctl; nothing to revoke"
+            ),
+        }
+    }
 }
 
 /// The name's record, locked (exit 66 when nothing was provisioned under that name). `revoke
@@ -138,7 +179,7 @@ fn revoke_recorded(
     if let Some((minter, creds)) = &mut api_with {
         for marker in rec.lost_markers.clone() {
             let n = minter.revoke_marked(creds, &marker)?;
-            log::info(format!(
+            log::notice(format!(
                 "revoked {n} key(s) left by a lost create reply ({marker})"
             ));
             rec.lost_markers.retain(|m| *m != marker);
@@ -147,31 +188,29 @@ fn revoke_recorded(
     let outcome = match (rec.minted, rec.key_id.clone(), rec.revoked, &mut api_with) {
         (true, Some(id), None, Some((minter, creds))) => {
             let (minter, creds) = (minter, &*creds);
-            match minter.revoke_key(creds, &id)? {
-                Deleted::Removed => log::info(format!("revoked key {id}")),
-                Deleted::AlreadyGone => log::info(format!("key {id} was already gone")),
-            }
+            let gone = matches!(minter.revoke_key(creds, &id)?, Deleted::AlreadyGone);
             if req.delete_device {
                 delete_devices(minter, creds, rec)?;
             }
             rec.revoked = Some(Timestamp::now());
             rec.note_revoked(&id);
-            Outcome::Revoked { id }
+            Outcome::Revoked {
+                name: req.name.clone(),
+                id,
+                gone,
+            }
         }
-        (true, Some(id), Some(when), _) => {
-            log::info(format!("key {id} was revoked at {when}"));
-            Outcome::AlreadyRevoked { id }
-        }
-        _ => {
-            log::warn(format!(
-                "{}: the current key was not minted by tskeyctl; nothing to revoke",
-                req.name
-            ));
-            Outcome::NotMinted
-        }
+        (true, Some(id), Some(when), _) => Outcome::AlreadyRevoked {
+            name: req.name.clone(),
+            id,
+            when,
+        },
+        _ => Outcome::NotMinted {
+            name: req.name.clone(),
+        },
     };
     if req.remove_file && sink::remove(&rec.out)? {
-        log::info(format!("removed {}", rec.out.display()));
+        log::notice(format!("removed {}", rec.out.display()));
     }
     Ok(outcome)
 }
@@ -226,7 +265,7 @@ fn delete_devices(minter: &mut Minter, creds: &Credentials, rec: &Record) -> Res
                 &d.node_id
             };
             minter.delete_device(creds, id)?;
-            log::info(format!("deleted device {id} ({})", d.hostname));
+            log::notice(format!("deleted device {id} ({})", d.hostname));
         }
     }
     Ok(())

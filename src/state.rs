@@ -470,6 +470,39 @@ pub fn list(root: &Path) -> Result<Vec<Record>, StateError> {
     Ok(records)
 }
 
+/// What `status` was asked about and cannot find: a monitor must not read "nothing recorded"
+/// as healthy.
+#[derive(Debug, thiserror::Error)]
+pub enum Missing {
+    /// The state directory does not exist.
+    #[error(
+        "{}: no state directory; nothing was provisioned with this --state-dir (is it the one \
+provision uses?)",
+        dir.display()
+    )]
+    Dir { dir: PathBuf },
+    /// No record under the name asked for.
+    #[error(
+        "{}: nothing was ever provisioned under the name {name:?} (names recorded: {known})",
+        dir.display()
+    )]
+    Name {
+        dir: PathBuf,
+        name: String,
+        known: String,
+    },
+}
+
+/// Whether the state directory exists (a missing one is [`Missing::Dir`]).
+pub fn require_dir(root: &Path) -> Result<(), Missing> {
+    match fs::symlink_metadata(root) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Missing::Dir {
+            dir: root.to_path_buf(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// One record by name, unlocked.
 pub fn read(root: &Path, name: &str) -> Result<Option<Record>, StateError> {
     check_name(name)?;

@@ -23,7 +23,7 @@ Exit codes: 0 ok, 65 manifest or sops file malformed / MAC mismatch, 66 manifest
 missing, 73 cannot mount or write, 75 systemctl failed, 77 no identity opens a sops file, 78 invalid \
 manifest entry (name, mode, format, owner, group, missing key, PGP/templates).",
     after_help = "Examples:\n  \
-tskeyctl install /nix/store/…-manifest.json           # activation (as root)\n  \
+tskeyctl install manifest.json                        # activation (as root)\n  \
 tskeyctl install --check manifest.json                # build-time check: no keys, no root\n  \
 tskeyctl install --root /tmp/t --no-mount m.json       # everything under /tmp/t, no ramfs"
 )]
@@ -65,5 +65,10 @@ pub fn install(a: InstallArgs) -> Result<(), Error> {
     };
     let mut decoder = install::sops::SopsDecoder::default();
     let out = install::run(&opts, &mut decoder)?;
+    // sops-nix's change lines (`adding secret: x`) are what install says it did: -q silences
+    // them like every command's one line per action.
+    if crate::log::level() < 0 {
+        return Ok(());
+    }
     write_stdout(out.report.as_bytes())
 }

@@ -70,7 +70,7 @@ pub struct RecipientArgs {
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:\n  \
 tskeyctl identity -o /run/age/host.txt            # file created 0600\n  \
-SSH_TO_AGE_PASSPHRASE=… tskeyctl identity ~/.ssh/id_ed25519 -o key.txt\n  \
+SSH_TO_AGE_PASSPHRASE=\"$(cat pass.txt)\" tskeyctl identity ~/.ssh/id_ed25519 -o key.txt\n  \
 tskeyctl identity --passphrase-file pass.txt key --force | age -d -i - file.age")]
 pub struct IdentityArgs {
     /// OpenSSH ed25519 private key; `-` is stdin. [default: stdin when it is a pipe or file,

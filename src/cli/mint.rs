@@ -5,6 +5,7 @@
 //! deadline) are checked by the library and exit 78, before any request. No flag takes a secret
 //! value: secrets come from files or the environment only.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -233,10 +234,10 @@ TAILSCALE_OAUTH_CLIENT_SECRET, --credentials-file, --api-key-file, TAILSCALE_API
 Secrets are never accepted as argument values.\n\n\
 Examples:\n  \
 tskeyctl mint --oauth-secret-file /run/credentials/ts.secret --tags tag:server\n  \
-TS_API_CLIENT_SECRET=… tskeyctl mint --tags tag:ci --expiry 15m -o /run/secrets/ts_authkey\n  \
-tskeyctl mint --credentials-file /etc/tailscale-manager.env --tags tag:web --reusable \
+TS_API_CLIENT_SECRET=\"$(cat ts.secret)\" tskeyctl mint --tags tag:ci --expiry 15m -o ts_authkey\n  \
+tskeyctl mint --credentials-file /etc/tailscale-manager.env --tags tag:web --reusable \\\n      \
 --no-ephemeral --description 'web fleet'\n\n\
-Exit codes: 0 ok, 65 unusable material, 66 missing file, 73 cannot write -o, 75 network / \
+Exit codes: 0 ok, 2 stdout is a terminal (without --force), 65 unusable material, 66 missing file, 73 cannot write -o, 75 network / \
 timeout / 429 / 5xx / garbled reply (try later), 77 credentials or scope rejected (401/403), \
 78 bad option, insecure URL, tags not permitted, 404 (wrong tailnet or URL)."
 )]
@@ -251,6 +252,9 @@ pub struct MintArgs {
     /// written into) instead of stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Print the key even when stdout is a terminal.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `tskeyctl mint`.
@@ -259,6 +263,14 @@ pub fn mint(a: MintArgs) -> Result<(), Error> {
     let overrides = a.key.overrides()?;
     overrides.resolve(None)?;
     let api = a.api.checked()?;
+    // A live key on a terminal ends up in scrollback and screen recordings: refused before any
+    // request is made (as `identity` does).
+    if output_path(&a.output).is_none() && std::io::stdout().is_terminal() && !a.force {
+        return Err(Error::Usage(
+            "refusing to print a live auth key to a terminal; use -o FILE, a pipe, or --force"
+                .into(),
+        ));
+    }
     let write = WriteOptions {
         mode: 0o600,
         allow_sticky_dir: true,
@@ -280,7 +292,12 @@ pub fn mint(a: MintArgs) -> Result<(), Error> {
             write_or_revoke(&mut minter, &creds, &minted.id, || {
                 sink::write_atomic(path, out.as_bytes(), &write)
             })?;
-            crate::log::info(format!("wrote key {} to {}", minted.id, path.display()));
+            crate::log::notice(format!(
+                "wrote {}: minted key {} (expires {})",
+                path.display(),
+                minted.id,
+                minted.expires.as_deref().unwrap_or("at an unknown time")
+            ));
             Ok(())
         }
         None => write_stdout(out.as_bytes()),

@@ -10,6 +10,7 @@ mod edit;
 mod generate;
 mod install;
 mod keys;
+mod manual;
 pub mod mint;
 mod paths;
 mod provision;
@@ -38,8 +39,7 @@ pub(crate) fn parse_format(s: &str) -> Result<crate::sops::Format, String> {
     about = "Tailscale auth keys from secrets encrypted to the host's SSH key",
     long_about = "Decrypts sops/age files with the host's own /etc/ssh/ssh_host_ed25519_key, mints \
 short-lived Tailscale auth keys from OAuth or API-key material, and writes them atomically (0600) \
-into /run/secrets.\n\nExit codes: 0 ok, 1 internal, 2 usage, 65 bad data, 66 missing input, \
-73 cannot write output, 75 temporary failure, 77 permission, 78 configuration.",
+into /run/secrets.",
     propagate_version = true
 )]
 struct Cli {
@@ -76,7 +76,6 @@ enum Command {
     Install(install::InstallArgs),
     Recipient(keys::RecipientArgs),
     Identity(keys::IdentityArgs),
-    #[command(hide = true)]
     Generate(generate::GenerateArgs),
 }
 
@@ -137,12 +136,18 @@ enum Parse {
 
 /// Clap's parse, then the path check on the raw matches.
 fn parse(args: &[std::ffi::OsString]) -> Result<Cli, Parse> {
-    let mut cmd = <Cli as clap::CommandFactory>::command();
+    let mut cmd = definition().after_help(manual::help());
     let mut m = cmd.try_get_matches_from_mut(args).map_err(Parse::Clap)?;
     // Before anything is logged or read: no secret where a path belongs.
     paths::check(&cmd, &m).map_err(Parse::Secret)?;
     <Cli as clap::FromArgMatches>::from_arg_matches_mut(&mut m)
         .map_err(|e| Parse::Clap(e.format(&mut cmd)))
+}
+
+/// The command-line definition (`--help` adds [`manual::help`]; the man page renders the same
+/// tables as its own sections).
+fn definition() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
 }
 
 fn run(command: Command) -> Result<ExitCode, Error> {
@@ -162,10 +167,7 @@ fn run(command: Command) -> Result<ExitCode, Error> {
         Command::Set(a) => ok(edit::set(a)),
         Command::Unset(a) => ok(edit::unset(a)),
         Command::Install(a) => ok(install::install(a)),
-        Command::Generate(a) => ok(generate::generate(
-            a,
-            <Cli as clap::CommandFactory>::command(),
-        )),
+        Command::Generate(a) => ok(generate::generate(a, definition())),
     }
 }
 

@@ -22,7 +22,7 @@ use crate::sops::{Format, Identities};
 use crate::state;
 use crate::tailscaled;
 
-const STATE_DIR: &str = "/var/lib/tskeyctl";
+use super::manual::STATE_DIR;
 
 /// Decrypt a source with the host key, mint an auth key if it holds OAuth/API-key material, and
 /// write the key atomically (0600).
@@ -209,12 +209,11 @@ pub fn provision(a: ProvisionArgs) -> Result<(), Error> {
         revoke_previous: a.revoke_previous,
     };
     if a.skip_if_logged_in && tailscaled_logged_in(&a.tailscaled_socket) {
-        let outcome = provision::skip(&req, "tailscaled is logged in")?;
+        provision::skip(&req, "tailscaled is logged in")?;
         log::notice(format!(
             "{}: skipped: tailscaled is logged in; nothing minted or written",
             req.out.display()
         ));
-        log::debug(format!("{outcome:?}"));
         return Ok(());
     }
     let identities = || load_identities(&a.identity);
@@ -241,7 +240,22 @@ pub fn provision(a: ProvisionArgs) -> Result<(), Error> {
     };
     let outcome = provision::provision(&req, &mut load, &MintWith { key, api })
         .map_err(|e| offer_mkdir(e, &req.out))?;
-    log::info(format!("{}: {outcome:?}", req.out.display()));
+    match outcome {
+        provision::Outcome::Reused { .. } | provision::Outcome::Skipped => {
+            log::notice(format!("{}: {outcome}", req.out.display()));
+        }
+        _ => log::notice(format!(
+            "wrote {} (format {}, mode {:04o}): {outcome}",
+            req.out.display(),
+            req.format.as_str(),
+            req.write.mode
+        )),
+    }
+    log::info(format!(
+        "{}: state recorded in {}",
+        req.name,
+        req.state_dir.join(&req.name).display()
+    ));
     Ok(())
 }
 
@@ -396,6 +410,6 @@ pub fn revoke(a: RevokeArgs) -> Result<(), Error> {
         },
         &api,
     )?;
-    log::debug(format!("{outcome:?}"));
+    log::notice(outcome);
     Ok(())
 }

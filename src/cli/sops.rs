@@ -27,10 +27,12 @@ tskeyctl decrypt -i ~/.ssh/id_ed25519 secrets.yaml --extract '[\"db\"][\"passwor
 tskeyctl decrypt secrets.yaml --key tailscale/authkey -o /run/secrets/ts\n  \
 SOPS_AGE_KEY_FILE=keys.txt tskeyctl decrypt --output-type json secrets.env\n  \
 tskeyctl decrypt -i /etc/ssh/ssh_host_ed25519_key secret.age\n\n\
-Identities tried: each -i FILE (an OpenSSH ed25519 key counts twice: converted to X25519 like \
-ssh-to-age, and as a native ssh-ed25519 age identity), SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, \
-SOPS_AGE_SSH_PRIVATE_KEY_FILE, then /etc/ssh/ssh_host_ed25519_key. Passphrase-protected keys: \
-TSKEYCTL_IDENTITY_PASSPHRASE or SSH_TO_AGE_PASSPHRASE.\n\n\
+Identities tried (all loaded, all tried): each -i FILE (an OpenSSH ed25519 key counts twice: \
+converted to X25519 like ssh-to-age, and as a native ssh-ed25519 age identity), \
+SOPS_AGE_SSH_PRIVATE_KEY_FILE, ~/.ssh/id_ed25519, SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, the output of \
+SOPS_AGE_KEY_CMD, $XDG_CONFIG_HOME/sops/age/keys.txt (~/.config/sops/age/keys.txt), then \
+/etc/ssh/ssh_host_ed25519_key; -v names each source and what it gave. Passphrase-protected \
+keys: TSKEYCTL_IDENTITY_PASSPHRASE or SSH_TO_AGE_PASSPHRASE.\n\n\
 Inputs larger than 64 MiB are refused before they are read (exit 65).\n\n\
 Exit codes: 65 malformed file or MAC mismatch, 66 missing input, 77 no identity opens the file.")]
 pub struct DecryptArgs {
@@ -61,14 +63,28 @@ pub struct DecryptArgs {
     ignore_mac: bool,
 }
 
-/// The contract's identity sources: the `-i` files, then the environment, then the host key.
+/// The contract's identity sources: the `-i` files, then sops 3.11's (its ssh keys, then its
+/// age keys), then the host key.
 fn identity_sources(explicit: &[PathBuf]) -> Sources {
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    // Go's os.UserHomeDir / os.UserConfigDir on Linux: $HOME; $XDG_CONFIG_HOME when set and
+    // absolute, else $HOME/.config.
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from);
+    let config = match std::env::var_os("XDG_CONFIG_HOME").filter(|x| !x.is_empty()) {
+        Some(x) => Some(PathBuf::from(x)).filter(|p| p.is_absolute()),
+        None => home.as_ref().map(|h| h.join(".config")),
+    };
     Sources {
         explicit: explicit.to_vec(),
-        sops_age_key: var("SOPS_AGE_KEY"),
+        // Zeroized when dropped (the process environment itself keeps its copy).
+        sops_age_key: var("SOPS_AGE_KEY").map(zeroize::Zeroizing::new),
         sops_age_key_file: var("SOPS_AGE_KEY_FILE").map(PathBuf::from),
         ssh_key_file: var("SOPS_AGE_SSH_PRIVATE_KEY_FILE").map(PathBuf::from),
+        ssh_default: home.map(|h| h.join(".ssh/id_ed25519")),
+        key_cmd: var("SOPS_AGE_KEY_CMD"),
+        default_key_file: config.map(|c| c.join("sops/age/keys.txt")),
         host_key: Some(PathBuf::from(hostkey::DEFAULT_KEY)),
         passphrase: var("TSKEYCTL_IDENTITY_PASSPHRASE").or_else(|| var("SSH_TO_AGE_PASSPHRASE")),
         cli: true,
@@ -79,6 +95,10 @@ pub(crate) fn load_identities(explicit: &[PathBuf]) -> Result<Identities, Error>
     let (ids, warnings) = Identities::load_strict(&identity_sources(explicit))?;
     for w in warnings {
         log::warn(w);
+    }
+    // One line per source, in the order tried (a fixed handful, plus the -i files).
+    for line in ids.report() {
+        log::info(format!("identity source {line}"));
     }
     log::debug(format!(
         "identities: {}",
@@ -143,9 +163,10 @@ pub fn decrypt(a: DecryptArgs) -> Result<(), Error> {
 /// Encrypt a file like `sops encrypt`, to age recipients.
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:\n  \
-tskeyctl encrypt --age age1…,'ssh-ed25519 AAAA…' secrets.yaml > secrets.enc.yaml\n  \
+tskeyctl encrypt --age \"$(tskeyctl recipient),$(cat ~/.ssh/id_ed25519.pub)\" secrets.yaml \\\n      \
+> secrets.enc.yaml\n  \
 tskeyctl encrypt -i secrets/web1.yaml            # recipients from the nearest .sops.yaml\n  \
-tskeyctl encrypt --encrypted-regex '^(data|stringData)$' --age age1… k8s.yaml\n\n\
+tskeyctl encrypt --encrypted-regex '^(data|stringData)$' --age \"$(tskeyctl recipient)\" k8s.yaml\n\n\
 Recipients: --age, else the first matching creation_rules entry of the nearest .sops.yaml \
 (path_regex, age, key_groups + shamir_threshold, *_regex / *_suffix, mac_only_encrypted). \
 Output follows sops 3.11's layout (version 3.11.0).")]

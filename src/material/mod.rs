@@ -121,13 +121,25 @@ pub enum MaterialError {
 client_secret / TS_API_CLIENT_SECRET / TAILSCALE_OAUTH_CLIENT_SECRET, api_key / TAILSCALE_API_KEY, or TS_CLIENT_ID (with TS_ID_TOKEN) for a federated identity"
     )]
     NoMaterial { origin: String, keys: String },
-    /// A known key whose value has the wrong type.
-    #[error("{origin}: {key} holds {found}, expected {expected}")]
+    /// `--key` names no key of the source; `known` lists the keys there are (names only).
+    #[error("{origin}: there is no key {key}; the keys are: {known} (pass one of them to --key)")]
+    NoSuchKey {
+        origin: String,
+        key: String,
+        known: String,
+    },
+    /// Without `--key`, more than one nested mapping holds material.
+    #[error("{origin}: several mappings hold Tailscale material ({paths}); choose one with --key")]
+    Ambiguous { origin: String, paths: String },
+    /// A known key whose value has the wrong type; `hint` says where the value found belongs
+    /// (empty when it belongs nowhere).
+    #[error("{origin}: {key} holds {found}, expected {expected}{hint}")]
     WrongType {
         origin: String,
         key: String,
         found: String,
         expected: &'static str,
+        hint: &'static str,
     },
     /// The `?query` of a `tskey-client-…?…` value is malformed.
     #[error("{origin}: OAuth client secret: {problem}")]
@@ -207,6 +219,31 @@ fn describe(value: &str) -> String {
             ""
         }
     )
+}
+
+/// Where a credential of the kind `value` has belongs, for a message about a value in the
+/// wrong place: `flags` for the command line and environment, else for a mapping (a sops file's
+/// keys, env-file variables). Empty when `value` is no Tailscale credential.
+pub fn where_it_fits(value: &str, flags: bool) -> &'static str {
+    match (KeyKind::of(value.trim()), flags) {
+        (Some(KeyKind::Api), true) => {
+            "; an API key goes in --api-key-file or the TAILSCALE_API_KEY variable"
+        }
+        (Some(KeyKind::Client), true) => {
+            "; an OAuth client secret goes in --oauth-secret-file or the TS_API_CLIENT_SECRET \
+(or TAILSCALE_OAUTH_CLIENT_SECRET) variable"
+        }
+        (Some(KeyKind::Auth), true) => {
+            "; an auth key needs no minting: give its file to `tskeyctl provision --source`"
+        }
+        (Some(KeyKind::Api), false) => "; an API key goes under api_key or TAILSCALE_API_KEY",
+        (Some(KeyKind::Client), false) => {
+            "; an OAuth client secret goes under client_secret, TS_API_CLIENT_SECRET or \
+TAILSCALE_OAUTH_CLIENT_SECRET"
+        }
+        (Some(KeyKind::Auth), false) => "; an auth key goes under auth_key or TS_AUTHKEY",
+        (None, _) => "",
+    }
 }
 
 /// Classifies one string (surrounding whitespace ignored). A `tskey-auth-`, `tskey-client-` or
@@ -407,6 +444,7 @@ pub fn classify_map(
         key: key.into(),
         found: describe(value),
         expected,
+        hint: where_it_fits(value, false),
     };
     if want == Want::Any {
         if let Some((k, v)) = AUTH_KEYS.iter().find_map(|n| get(n)) {

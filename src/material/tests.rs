@@ -164,7 +164,8 @@ fn mapping_errors_name_keys_and_types() {
     let e = classify_map("s", &map(&[("client_secret", API)]), Want::Any).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "s: client_secret holds a tskey-api key, expected a tskey-client-… OAuth client secret"
+        "s: client_secret holds a tskey-api key, expected a tskey-client-… OAuth client secret; \
+an API key goes under api_key or TAILSCALE_API_KEY"
     );
     let e = classify_map(
         "s",

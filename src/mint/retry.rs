@@ -2,7 +2,9 @@
 //!
 //! tskeyctl runs at boot, when the network may still be coming up and the API may be busy. So a
 //! connect error, a timeout, a 429 or a 5xx is retried with jittered exponential backoff, and a
-//! `Retry-After` (seconds or an HTTP date) is honoured. A 4xx verdict on the request itself
+//! `Retry-After` (seconds or an HTTP date) is honoured — never earlier than asked, but with jitter
+//! added on top, because a fleet rate-limited in one burst is told the same `Retry-After` and
+//! would otherwise come back in lockstep and be refused again. A 4xx verdict on the request itself
 //! (400/401/403/404) is never retried: asking again cannot change it. Everything runs under one
 //! overall deadline: a wait that would end past it is not started, so the command fails early
 //! with exit 75 instead of sleeping into a certain failure.
@@ -51,6 +53,35 @@ impl Policy {
             .min(self.cap);
         let half = exp / 2;
         half + half.mul_f64(random_unit())
+    }
+
+    /// The wait after a reply that asked for `Retry-After: server`: that long, plus a jitter
+    /// of [`Self::spread_after`], so that hosts refused together spread out when they return.
+    pub fn after_server(&self, server: Duration) -> Duration {
+        server + self.spread_after(server).mul_f64(random_unit())
+    }
+
+    /// The width of the jitter added to a server's `Retry-After`: half of it, at least `base`
+    /// (a `Retry-After: 0` still spreads), at most `cap`.
+    pub fn spread_after(&self, server: Duration) -> Duration {
+        (server / 2).max(self.base).min(self.cap)
+    }
+
+    /// The wait before retry number `retry`: after the server's `Retry-After` with jitter when
+    /// it sent one, else the backoff. If the jitter alone would carry the wait past `deadline`,
+    /// the bare `Retry-After` is used: the server's wish still fits, so it is worth a try.
+    pub fn wait(&self, retry: u32, server: Option<Duration>, deadline: &Deadline) -> Duration {
+        match server {
+            None => self.backoff(retry),
+            Some(ra) => {
+                let jittered = self.after_server(ra);
+                if deadline.allows_wait(jittered) {
+                    jittered
+                } else {
+                    ra
+                }
+            }
+        }
     }
 }
 
@@ -160,6 +191,56 @@ mod tests {
         }
         let distinct: std::collections::HashSet<Duration> = (0..20).map(|_| p.backoff(3)).collect();
         assert!(distinct.len() > 1, "no jitter");
+    }
+
+    #[test]
+    fn retry_after_is_honoured_with_jitter_on_top() {
+        let p = Policy::default();
+        let ra = Duration::from_secs(1);
+        assert_eq!(p.spread_after(ra), Duration::from_millis(500));
+        assert_eq!(p.spread_after(Duration::ZERO), p.base);
+        assert_eq!(p.spread_after(Duration::from_secs(60)), p.cap);
+        let waits: Vec<Duration> = (0..200).map(|_| p.after_server(ra)).collect();
+        for w in &waits {
+            assert!(*w >= ra && *w < ra + Duration::from_millis(500), "{w:?}");
+        }
+        // Spread, not lockstep: 200 hosts told "1 s" do not all come back in one 50 ms window
+        // (uniform over 500 ms puts about 20 in each; 100 in one is out of the question).
+        let mut sorted = waits.clone();
+        sorted.sort();
+        let busiest = (0..sorted.len())
+            .map(|i| {
+                sorted[i..]
+                    .iter()
+                    .take_while(|w| **w < sorted[i] + Duration::from_millis(50))
+                    .count()
+            })
+            .max()
+            .unwrap();
+        assert!(busiest < 100, "{busiest} of 200 within 50 ms");
+        let long = Deadline::after(Duration::from_secs(100));
+        assert!(p.wait(1, Some(ra), &long) >= ra);
+        let w = p.wait(3, None, &long);
+        assert!(
+            w >= Duration::from_millis(500) && w <= Duration::from_secs(1),
+            "{w:?}"
+        );
+    }
+
+    #[test]
+    fn retry_after_that_fits_the_deadline_only_bare_is_kept_bare() {
+        let p = Policy {
+            max_attempts: 6,
+            base: Duration::from_millis(250),
+            cap: Duration::from_secs(8),
+        };
+        // 10 s left, the server asks for 9.9 s: its jitter (up to 4.95 s) would not fit.
+        let d = Deadline::after(Duration::from_secs(10));
+        let ra = Duration::from_millis(9_900);
+        for _ in 0..20 {
+            let w = p.wait(1, Some(ra), &d);
+            assert!(w >= ra && d.allows_wait(w), "{w:?}");
+        }
     }
 
     #[test]

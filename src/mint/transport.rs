@@ -1,7 +1,7 @@
 //! The HTTP client of the API: one agent per command, one exchange, and the retry loop around it.
 //!
 //! `Api::call` sends a request with the policy of [`super::retry`]. Connect errors, timeouts,
-//! TLS failures, 408, 429 and 5xx are retried with backoff (or after `Retry-After`). A 2xx body
+//! TLS failures, 408, 429 and 5xx are retried with backoff (or after `Retry-After`, with jitter on top). A 2xx body
 //! that does not parse is retried too. Any other status is handed back to the endpoint, which
 //! maps it to an actionable [`MintError`]. Each attempt's timeout is the request timeout or
 //! whatever is left of the deadline, if that is less. A wait that would end past the deadline
@@ -241,7 +241,7 @@ impl Api {
                 }
             };
             ever_unsettled |= unsettled;
-            let wait = retry_after.unwrap_or_else(|| self.policy.backoff(attempt));
+            let wait = self.policy.wait(attempt, retry_after, deadline);
             let giving_up = attempt >= self.policy.max_attempts || !deadline.allows_wait(wait);
             if giving_up && unsettled {
                 // One last check before giving up, so that nothing is left behind.

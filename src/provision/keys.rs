@@ -76,7 +76,7 @@ pub(super) fn settle_lost(
     let mut left = Vec::new();
     for marker in prev.map(|p| p.lost_markers.as_slice()).unwrap_or_default() {
         match minter.revoke_marked(creds, marker) {
-            Ok(n) => log::info(format!(
+            Ok(n) => log::notice(format!(
                 "revoked {n} key(s) left by an earlier run's lost reply ({marker})"
             )),
             Err(e) => {
@@ -104,7 +104,7 @@ pub(super) fn revoke_previous(
     };
     match minter.revoke_key(creds, old) {
         Ok(_) => {
-            log::info(format!("revoked the previous key {old}"));
+            log::notice(format!("revoked the previous key {old}"));
             record.note_revoked(old);
             true
         }

@@ -66,13 +66,45 @@ pub struct MintWith {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// The existing key is valid long enough; nothing was called or written.
-    Reused,
-    /// A ready auth key from the source was written.
-    WroteAuthKey,
+    Reused {
+        id: Option<String>,
+        expires: Option<Timestamp>,
+    },
+    /// A ready auth key from the source was written (its id when the key shows one).
+    WroteAuthKey { id: Option<String> },
     /// A key was minted and written.
-    Minted { id: String },
+    Minted {
+        id: String,
+        expires: Option<Timestamp>,
+    },
     /// Nothing was needed (tailscaled is logged in); nothing was minted or written.
     Skipped,
+}
+
+impl std::fmt::Display for Outcome {
+    /// The line `provision` says about a run (never the key itself).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let until =
+            |e: &Option<Timestamp>| e.map_or("an unknown time".to_string(), |t| t.to_string());
+        match self {
+            Outcome::Reused { id, expires } => write!(
+                f,
+                "kept key {} (valid until {}); nothing minted or written",
+                id.as_deref().unwrap_or("?"),
+                until(expires)
+            ),
+            Outcome::WroteAuthKey { id: Some(id) } => {
+                write!(f, "copied the pre-made auth key {id} from the source")
+            }
+            Outcome::WroteAuthKey { id: None } => {
+                write!(f, "copied the pre-made auth key from the source")
+            }
+            Outcome::Minted { id, expires } => {
+                write!(f, "minted key {id} (expires {})", until(expires))
+            }
+            Outcome::Skipped => write!(f, "no key needed; nothing minted or written"),
+        }
+    }
 }
 
 /// Records that a run needed no key (`why`, e.g. "tailscaled is logged in") and does nothing
@@ -205,20 +237,15 @@ fn run_locked(
 ) -> Result<(Outcome, Option<Record>), Error> {
     if let (Some(margin), Some(prev)) = (req.reuse_if_valid_for, prev) {
         if reusable(req, prev, margin, now.0) {
-            log::info(format!(
-                "{}: key {} is valid until {}; reusing it",
-                req.out.display(),
-                prev.key_id.as_deref().unwrap_or("?"),
-                prev.expires
-                    .map(|t| t.to_string())
-                    .as_deref()
-                    .unwrap_or("?")
-            ));
             let mut r = prev.clone();
             r.result = Some(RunResult::Reused);
             r.exit_code = Some(0);
             r.error = None;
-            return Ok((Outcome::Reused, Some(r)));
+            let outcome = Outcome::Reused {
+                id: prev.key_id.clone(),
+                expires: prev.expires,
+            };
+            return Ok((outcome, Some(r)));
         }
     }
     let material = load()?;
@@ -244,11 +271,8 @@ fn run_locked(
                 put_back(req, before, &record);
                 return Err(e.into());
             }
-            log::info(format!(
-                "{}: wrote the auth key from the source",
-                req.out.display()
-            ));
-            return Ok((Outcome::WroteAuthKey, None));
+            let id = record.key_id.clone();
+            return Ok((Outcome::WroteAuthKey { id }, None));
         }
         Material::OAuth(client) => Credentials::OAuth(client),
         Material::ApiKey(key) => Credentials::ApiKey(key),
@@ -325,7 +349,11 @@ previous one could not be added to the record: {e}",
             }
         }
     }
-    Ok((Outcome::Minted { id: minted.id }, None))
+    let outcome = Outcome::Minted {
+        id: minted.id,
+        expires: record.expires,
+    };
+    Ok((outcome, None))
 }
 
 /// Largest source file read.
@@ -357,22 +385,102 @@ pub fn material_from_source(
         Opened::Sops(doc) => {
             let format = doc.format();
             if let Some(k) = key {
-                let leaf = doc.get(k)?;
-                return classify_text(&format!("{name} (key {k})"), &leaf, None);
+                return from_sops_key(&name, &doc, k);
             }
             if format != Format::Binary {
-                let entries = doc
-                    .top_level()
-                    .into_iter()
-                    .map(|(k, v)| (k, Zeroizing::new(String::from_utf8_lossy(&v).into_owned())))
-                    .collect::<Vec<_>>();
-                return Ok(material::classify_map(&name, &entries, Want::Any)?);
+                let entries = text_entries(doc.top_level());
+                return match material::classify_map(&name, &entries, Want::Any) {
+                    Err(MaterialError::NoMaterial { .. }) => from_nested(&name, &doc),
+                    other => Ok(other?),
+                };
             }
             doc.get("data")?
         }
         Opened::Age(text) | Opened::Plain(text) => text,
     };
     classify_text(&name, &text, key)
+}
+
+fn text_entries(raw: Vec<(String, Zeroizing<Vec<u8>>)>) -> Vec<(String, Zeroizing<String>)> {
+    raw.into_iter()
+        .map(|(k, v)| (k, Zeroizing::new(String::from_utf8_lossy(&v).into_owned())))
+        .collect()
+}
+
+/// `--key` in a sops file: a string leaf (`a/b`), or a mapping holding material (`a`). A key
+/// that is not there is answered with the keys that are (names only).
+fn from_sops_key(name: &str, doc: &crate::sops::Document, k: &str) -> Result<Material, Error> {
+    if let Some(entries) = doc.map_at(k) {
+        let origin = format!("{name} (key {k})");
+        return Ok(material::classify_map(
+            &origin,
+            &text_entries(entries),
+            Want::Any,
+        )?);
+    }
+    match doc.get(k) {
+        Ok(leaf) => classify_text(&format!("{name} (key {k})"), &leaf, None),
+        Err(e) => {
+            let leaves = doc.leaf_paths();
+            let maps: Vec<String> = doc.nested_maps().into_iter().map(|(p, _)| p).collect();
+            let exists = leaves.iter().chain(&maps).any(|p| p == k);
+            if exists {
+                return Err(e.into());
+            }
+            Err(MaterialError::NoSuchKey {
+                origin: name.to_string(),
+                key: k.to_string(),
+                known: if leaves.is_empty() {
+                    "none".into()
+                } else {
+                    log::bounded::list(&leaves, ", ")
+                },
+            }
+            .into())
+        }
+    }
+}
+
+/// No material at the top level: the one nested mapping that holds some is used; none or
+/// several is an error naming them.
+fn from_nested(name: &str, doc: &crate::sops::Document) -> Result<Material, Error> {
+    let mut found: Vec<(String, Material)> = Vec::new();
+    let mut refused: Option<(String, MaterialError)> = None;
+    for (path, entries) in doc.nested_maps() {
+        let origin = format!("{name} (key {path})");
+        match material::classify_map(&origin, &text_entries(entries), Want::Any) {
+            Ok(m) => found.push((path, m)),
+            Err(MaterialError::NoMaterial { .. }) => {}
+            Err(e) => {
+                refused.get_or_insert((path, e));
+            }
+        }
+    }
+    match (found.len(), refused) {
+        (1, None) => {
+            let (path, m) = found.remove(0);
+            log::info(format!(
+                "{name}: using the {} under {path} (pass --key {path} to say so)",
+                m.kind()
+            ));
+            Ok(m)
+        }
+        (0, Some((_, e))) => Err(e.into()),
+        (0, None) => Err(MaterialError::NoMaterial {
+            origin: name.to_string(),
+            keys: log::bounded::list(&doc.leaf_paths(), ", "),
+        }
+        .into()),
+        (_, refused) => {
+            let mut paths: Vec<String> = found.into_iter().map(|(p, _)| p).collect();
+            paths.extend(refused.map(|(p, _)| p));
+            Err(MaterialError::Ambiguous {
+                origin: name.to_string(),
+                paths: log::bounded::list(&paths, ", "),
+            }
+            .into())
+        }
+    }
 }
 
 /// A single `tskey-…` value, or env-file text (`KEY=VALUE` lines), optionally one variable of it.
@@ -387,14 +495,14 @@ fn classify_text(origin: &str, text: &[u8], key: Option<&str>) -> Result<Materia
     let entries = material::parse_env(origin, text)?;
     match key {
         Some(k) => {
-            let (_, v) =
-                entries
-                    .iter()
-                    .find(|(n, _)| n == k)
-                    .ok_or_else(|| MaterialError::NoMaterial {
-                        origin: origin.into(),
-                        keys: format!("no variable {k}"),
-                    })?;
+            let (_, v) = entries.iter().find(|(n, _)| n == k).ok_or_else(|| {
+                let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
+                MaterialError::NoSuchKey {
+                    origin: origin.into(),
+                    key: k.into(),
+                    known: log::bounded::list(&names, ", "),
+                }
+            })?;
             Ok(material::classify_str(origin, v)?)
         }
         None => Ok(material::classify_map(origin, &entries, Want::Any)?),

@@ -12,7 +12,7 @@ use super::config::ConfigError;
 pub use super::config::Spec;
 use super::crypt as engine;
 use super::formats::{self, Format, FormatError};
-use super::identities::Identities;
+use super::identities::{Identities, PluginUi};
 use super::metadata::{self, AgeKey, KeyGroup, LAYOUT_VERSION, Metadata};
 use super::tree::{Branch, Item, Node};
 use super::{DecodeError, store};
@@ -65,7 +65,21 @@ impl From<ConfigError> for EncryptError {
 /// Parses one recipient.
 pub fn parse_recipient(r: &str) -> Result<Box<dyn age::Recipient + Send>, EncryptError> {
     let r = r.trim();
-    if r.starts_with("age1") {
+    // sops's rule: an `age1…` recipient with a second `1` is a plugin's (`age1<name>1…`; the
+    // bech32 data of an X25519 recipient has no `1`).
+    if r.starts_with("age1") && r.matches('1').count() > 1 {
+        let rec: age::plugin::Recipient = r
+            .parse()
+            .map_err(|_| EncryptError::Recipient(format!("{r:?}")))?;
+        age::plugin::RecipientPluginV1::new(rec.plugin(), std::slice::from_ref(&rec), &[], PluginUi)
+            .map(|p| Box::new(p) as Box<dyn age::Recipient + Send>)
+            .map_err(|_| {
+                EncryptError::Recipient(format!(
+                    "{r:?} (age-plugin-{} not found on PATH)",
+                    rec.plugin()
+                ))
+            })
+    } else if r.starts_with("age1") {
         r.parse::<age::x25519::Recipient>()
             .map(|x| Box::new(x) as Box<dyn age::Recipient + Send>)
             .map_err(|_| EncryptError::Recipient(format!("{r:?}")))

@@ -1,5 +1,9 @@
-//! The identities `decrypt` tries, in the contract's order: `-i FILE`s, `SOPS_AGE_KEY`,
-//! `SOPS_AGE_KEY_FILE`, `SOPS_AGE_SSH_PRIVATE_KEY_FILE`, then the host key.
+//! The identities `decrypt` tries, all loaded and all tried, in the contract's order (sops
+//! 3.11's: its ssh keys first, then its age key sources): `-i FILE`s,
+//! `SOPS_AGE_SSH_PRIVATE_KEY_FILE`, `~/.ssh/id_ed25519`, `SOPS_AGE_KEY`, `SOPS_AGE_KEY_FILE`,
+//! `SOPS_AGE_KEY_CMD` (its standard output), the default `keys.txt`, then the host key. A source
+//! that is named (a variable, `-i`) and cannot be used is reported; the default places
+//! (`~/.ssh/id_ed25519`, `keys.txt`) are skipped silently when missing, as sops does.
 //!
 //! An OpenSSH ed25519 key yields two identities: its ssh-to-age conversion (X25519, what
 //! sops-nix encrypts to) and age's native `ssh-ed25519` identity (what sops ≥ 3.10 and agenix
@@ -42,6 +46,10 @@ pub enum IdentityError {
     /// Not an identity: what was found instead.
     #[error("{origin}: {problem}")]
     NotIdentity { origin: String, problem: String },
+    /// `SOPS_AGE_KEY_CMD` could not be run or failed (the command line is never printed: it
+    /// may hold a secret; only its program name).
+    #[error("SOPS_AGE_KEY_CMD: {problem}")]
+    Command { problem: String },
 }
 
 impl IdentityError {
@@ -79,6 +87,14 @@ pub struct Entry {
 #[derive(Default)]
 pub struct Identities {
     entries: Vec<Entry>,
+    /// What each source gave ("SOPS_AGE_KEY_CMD: 1 identity", "…/keys.txt: not found,
+    /// skipped"): names and counts, never values, for `-v`.
+    report: Vec<String>,
+    /// Keys loaded so far (an ssh key counts once, though it gives two identities).
+    keys: usize,
+    /// Lines skipped in sources that still gave a key (an unusable plugin identity), for the
+    /// warnings.
+    notes: Vec<String>,
     /// Whether loaded from the CLI's sources (for "identities tried: (none: …)"); `None` when
     /// built by hand.
     cli: Option<bool>,
@@ -95,11 +111,19 @@ pub struct Sources {
     /// `-i/--identity FILE`s, in order.
     pub explicit: Vec<PathBuf>,
     /// `SOPS_AGE_KEY` (key material).
-    pub sops_age_key: Option<String>,
+    pub sops_age_key: Option<Zeroizing<String>>,
     /// `SOPS_AGE_KEY_FILE`.
     pub sops_age_key_file: Option<PathBuf>,
     /// `SOPS_AGE_SSH_PRIVATE_KEY_FILE`.
     pub ssh_key_file: Option<PathBuf>,
+    /// sops's ssh fallback, `~/.ssh/id_ed25519` (skipped silently when missing).
+    pub ssh_default: Option<PathBuf>,
+    /// `SOPS_AGE_KEY_CMD`: a command line (split into words like sops, run without a shell)
+    /// whose standard output holds identities.
+    pub key_cmd: Option<String>,
+    /// The default identity file, `$XDG_CONFIG_HOME/sops/age/keys.txt` (skipped silently when
+    /// missing).
+    pub default_key_file: Option<PathBuf>,
     /// The host key to try last (`None` to skip it).
     pub host_key: Option<PathBuf>,
     /// Passphrase for passphrase-protected ssh keys and age-encrypted identity files
@@ -116,13 +140,38 @@ impl std::fmt::Debug for Sources {
         let redacted = |o: &Option<String>| o.as_ref().map(|_| "[REDACTED]");
         f.debug_struct("Sources")
             .field("explicit", &self.explicit)
-            .field("sops_age_key", &redacted(&self.sops_age_key))
+            .field(
+                "sops_age_key",
+                &self.sops_age_key.as_ref().map(|_| "[REDACTED]"),
+            )
             .field("sops_age_key_file", &self.sops_age_key_file)
             .field("ssh_key_file", &self.ssh_key_file)
+            .field("ssh_default", &self.ssh_default)
+            .field("key_cmd", &self.key_cmd.as_ref().map(|_| "[REDACTED]"))
+            .field("default_key_file", &self.default_key_file)
             .field("host_key", &self.host_key)
             .field("passphrase", &redacted(&self.passphrase))
             .field("cli", &self.cli)
             .finish()
+    }
+}
+
+/// What to say about the host key when no identity was loaded: "run as root" only when that is
+/// the cause (the key is there, the caller is not root and may not read it).
+fn host_key_hint(key: &Path) -> String {
+    match std::fs::File::open(key) {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            if nix::unistd::geteuid().is_root() {
+                format!("; {} is not readable: {e}", key.display())
+            } else {
+                format!(", or run as root so {} is readable", key.display())
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            format!("; this host has no {}", key.display())
+        }
+        Err(e) => format!("; {}: {e}", key.display()),
+        Ok(_) => String::new(),
     }
 }
 
@@ -133,11 +182,14 @@ impl Identities {
         let mut ids = Identities::for_sources(src);
         let mut warnings = Vec::new();
         for p in &src.explicit {
-            if let Err(w) = ids.add_file_from(p, src) {
-                warnings.push(w.to_string());
+            let before = ids.keys;
+            match ids.add_file_from(p, src) {
+                Ok(()) => ids.loaded(&p.display().to_string(), before),
+                Err(w) => warnings.push(w.to_string()),
             }
         }
         ids.add_implicit(src, &mut warnings);
+        warnings.append(&mut ids.notes);
         (ids, warnings)
     }
 
@@ -146,15 +198,21 @@ impl Identities {
         let mut ids = Identities::for_sources(src);
         let mut warnings = Vec::new();
         for p in &src.explicit {
+            let before = ids.keys;
             ids.add_file_from(p, src)?;
+            ids.loaded(&format!("-i {}", p.display()), before);
         }
         ids.add_implicit(src, &mut warnings);
+        warnings.append(&mut ids.notes);
         Ok((ids, warnings))
     }
 
     fn for_sources(src: &Sources) -> Identities {
         Identities {
             entries: Vec::new(),
+            report: Vec::new(),
+            keys: 0,
+            notes: Vec::new(),
             cli: Some(src.cli),
         }
     }
@@ -168,8 +226,8 @@ impl Identities {
         }
         vec![match self.cli {
             Some(true) => format!(
-                "(none: pass -i KEY, set SOPS_AGE_KEY_FILE, or run as root so {} is readable)",
-                crate::hostkey::DEFAULT_KEY
+                "(none: pass -i KEY or set SOPS_AGE_KEY_FILE{})",
+                host_key_hint(Path::new(crate::hostkey::DEFAULT_KEY))
             ),
             Some(false) => format!("(none: {MANIFEST_NONE_HINT})"),
             None => "(none)".into(),
@@ -198,31 +256,89 @@ impl Identities {
             })
     }
 
-    /// The environment's sources and the host key: warnings only.
+    /// The environment's sources, the default places and the host key: warnings only (the
+    /// next source may still open the file).
     fn add_implicit(&mut self, src: &Sources, warnings: &mut Vec<String>) {
+        const SSH_FILE: &str = "SOPS_AGE_SSH_PRIVATE_KEY_FILE";
+        if let Some(p) = &src.ssh_key_file {
+            self.try_source(SSH_FILE, warnings, |ids| ids.add_file_from(p, src));
+        }
+        if let Some(p) = &src.ssh_default {
+            self.add_default(p, src, warnings);
+        }
         if let Some(k) = &src.sops_age_key {
-            if let Err(w) = self.add_age_text(k, "SOPS_AGE_KEY") {
-                warnings.push(w.to_string());
-            }
+            self.try_source("SOPS_AGE_KEY", warnings, |ids| {
+                ids.add_age_text(k, "SOPS_AGE_KEY")
+            });
         }
         if let Some(p) = &src.sops_age_key_file {
-            if let Err(w) = self.add_file_from(p, src) {
-                warnings.push(format!("SOPS_AGE_KEY_FILE: {w}"));
-            }
+            self.try_source("SOPS_AGE_KEY_FILE", warnings, |ids| {
+                ids.add_file_from(p, src)
+            });
         }
-        if let Some(p) = &src.ssh_key_file {
-            if let Err(w) = self.add_file_from(p, src) {
-                warnings.push(format!("SOPS_AGE_SSH_PRIVATE_KEY_FILE: {w}"));
-            }
+        if let Some(c) = &src.key_cmd {
+            self.try_source(KEY_CMD, warnings, |ids| {
+                let out = run_key_cmd(c)?;
+                let text = std::str::from_utf8(&out).map_err(|_| IdentityError::NotIdentity {
+                    origin: KEY_CMD.into(),
+                    problem: "its standard output is not text".into(),
+                })?;
+                ids.add_age_text(text, KEY_CMD)
+            });
+        }
+        if let Some(p) = &src.default_key_file {
+            self.add_default(p, src, warnings);
         }
         if let Some(p) = &src.host_key {
             if !src.explicit.contains(p) {
-                match self.add_file_from(p, src) {
-                    Err(w) if p.exists() => warnings.push(w.to_string()),
-                    _ => {}
-                }
+                self.add_default(p, src, warnings);
             }
         }
+    }
+
+    /// A default place: skipped silently when nothing is there, reported when something is
+    /// there and cannot be used.
+    fn add_default(&mut self, p: &Path, src: &Sources, warnings: &mut Vec<String>) {
+        let name = p.display().to_string();
+        if std::fs::symlink_metadata(p).is_err() {
+            self.report.push(format!("{name}: not found, skipped"));
+            return;
+        }
+        self.try_source(&name, warnings, |ids| ids.add_file_from(p, src));
+    }
+
+    /// Loads one source, records what it gave (for `-v`) and turns its failure into a warning.
+    fn try_source(
+        &mut self,
+        name: &str,
+        warnings: &mut Vec<String>,
+        load: impl FnOnce(&mut Self) -> Result<(), IdentityError>,
+    ) {
+        let before = self.keys;
+        match load(self) {
+            Ok(()) => self.loaded(name, before),
+            Err(e) => {
+                self.report.push(format!("{name}: unusable"));
+                let msg = e.to_string();
+                warnings.push(if msg.starts_with(name) {
+                    msg
+                } else {
+                    format!("{name}: {msg}")
+                });
+            }
+        }
+    }
+
+    /// Records how many keys a source gave.
+    fn loaded(&mut self, name: &str, before: usize) {
+        let n = self.keys - before;
+        self.report
+            .push(format!("{name}: {n} key{}", if n == 1 { "" } else { "s" }));
+    }
+
+    /// What each source gave, in the order tried: names and counts, never values.
+    pub fn report(&self) -> &[String] {
+        &self.report
     }
 
     /// True when nothing was loaded.
@@ -248,6 +364,7 @@ impl Identities {
 
     /// Adds an ssh host key: its converted X25519 identity and its native ssh identity.
     pub fn add_host_key(&mut self, key: &HostKey, source: &str) {
+        self.keys += 1;
         if let (Some(id), Some(r)) = (key.x25519_identity(), key.public().age_recipient()) {
             self.entries.push(Entry {
                 identity: Box::new(id),
@@ -288,6 +405,17 @@ impl Identities {
                         source: source.into(),
                     });
                     found += 1;
+                    self.keys += 1;
+                } else if word.starts_with("AGE-PLUGIN-") {
+                    // An unusable plugin identity (its plugin not installed here) does not stop
+                    // the other keys of the file from loading; it is reported.
+                    match self.add_plugin_identity(word, source) {
+                        Ok(()) => {
+                            found += 1;
+                            self.keys += 1;
+                        }
+                        Err(e) => skipped.push(format!("line {}: {e}", n + 1)),
+                    }
                 } else if word.starts_with("AGE-") {
                     let kind: String = word
                         .split('1')
@@ -318,6 +446,30 @@ OpenSSH ed25519 private key)",
             };
             return Err(not_identity(format!("no usable age identity{note}")));
         }
+        if !skipped.is_empty() {
+            self.notes.push(format!(
+                "{source}: {}",
+                crate::log::bounded::list(&skipped, "; ")
+            ));
+        }
+        Ok(())
+    }
+
+    /// Adds an `AGE-PLUGIN-<NAME>-1…` identity: decrypting runs `age-plugin-<name>` from PATH
+    /// (a YubiKey or TPM plugin, say) through age's plugin protocol.
+    fn add_plugin_identity(&mut self, word: &str, source: &str) -> Result<(), String> {
+        let id: age::plugin::Identity = word
+            .parse()
+            .map_err(|e| format!("malformed age plugin identity ({e})"))?;
+        let binary = format!("age-plugin-{}", id.plugin());
+        let plugin =
+            age::plugin::IdentityPluginV1::new(id.plugin(), std::slice::from_ref(&id), PluginUi)
+                .map_err(|_| format!("{binary} not found on PATH (needed for its identity)"))?;
+        self.entries.push(Entry {
+            identity: Box::new(plugin),
+            recipient: format!("an {binary} identity"),
+            source: source.into(),
+        });
         Ok(())
     }
 
@@ -408,6 +560,85 @@ OpenSSH ed25519 private key)",
     }
 }
 
+/// What an age plugin may ask for while it runs: its messages ("touch your token") are shown
+/// on stderr; questions get no answer (tskeyctl runs unattended, at boot), so a plugin that
+/// needs a PIN fails with its own message rather than waiting.
+#[derive(Clone, Copy, Debug)]
+pub struct PluginUi;
+
+impl age::Callbacks for PluginUi {
+    fn display_message(&self, message: &str) {
+        crate::log::warn(format!(
+            "age plugin: {}",
+            crate::log::bounded::clip(message, 200)
+        ));
+    }
+
+    fn confirm(&self, _: &str, _: &str, _: Option<&str>) -> Option<bool> {
+        None
+    }
+
+    fn request_public_string(&self, _: &str) -> Option<String> {
+        None
+    }
+
+    fn request_passphrase(&self, _: &str) -> Option<SecretString> {
+        None
+    }
+}
+
+/// The variable naming the identity command.
+const KEY_CMD: &str = "SOPS_AGE_KEY_CMD";
+
+/// Runs `SOPS_AGE_KEY_CMD` as sops 3.11 does: split into words by shell rules, run without a
+/// shell, standard input and error closed, its standard output read (at most
+/// [`IDENTITY_LIMIT`] bytes, into a buffer that is zeroized and never reallocated).
+fn run_key_cmd(line: &str) -> Result<Zeroizing<Vec<u8>>, IdentityError> {
+    use std::process::{Command, Stdio};
+    let fail = |problem: String| IdentityError::Command { problem };
+    let words = shlex::split(line)
+        .ok_or_else(|| fail("cannot be split into words (unbalanced quotes?)".into()))?;
+    let Some((program, args)) = words.split_first() else {
+        return Err(fail("is empty".into()));
+    };
+    let shown = crate::log::bounded::clip(program, 80);
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => fail(format!("program {shown} not found")),
+            _ => fail(format!("cannot run {shown}: {e}")),
+        })?;
+    let mut out = Zeroizing::new(Vec::with_capacity(IDENTITY_LIMIT as usize + 1));
+    let read = match child.stdout.take() {
+        Some(o) => o.take(IDENTITY_LIMIT + 1).read_to_end(&mut out),
+        None => Ok(0),
+    };
+    if out.len() as u64 > IDENTITY_LIMIT {
+        // Best effort: it may have exited already.
+        let _ = child.kill();
+    }
+    let status = child
+        .wait()
+        .map_err(|e| fail(format!("waiting for {shown}: {e}")))?;
+    read.map_err(|e| fail(format!("reading the output of {shown}: {e}")))?;
+    if out.len() as u64 > IDENTITY_LIMIT {
+        return Err(fail(format!(
+            "{shown} printed more than {IDENTITY_LIMIT} bytes"
+        )));
+    }
+    if !status.success() {
+        return Err(fail(match status.code() {
+            Some(c) => format!("{shown} exited with status {c}"),
+            None => format!("{shown} was killed by a signal"),
+        }));
+    }
+    Ok(out)
+}
+
 /// What a line of a would-be identity file is, by shape only (never its content).
 fn describe_line(line: &str) -> String {
     let first = line.split_whitespace().next().unwrap_or_default();
@@ -439,7 +670,7 @@ mod tests {
     #[test]
     fn sources_debug_hides_key_and_passphrase() {
         let s = Sources {
-            sops_age_key: Some("AGE-SECRET-KEY-1SECRETSECRET".into()),
+            sops_age_key: Some(Zeroizing::new("AGE-SECRET-KEY-1SECRETSECRET".into())),
             passphrase: Some("hunter2-passphrase".into()),
             ..Sources::default()
         };

@@ -24,6 +24,7 @@ pub mod encrypt;
 pub mod formats;
 pub mod gofmt;
 pub mod identities;
+mod keypaths;
 pub mod mac;
 pub mod metadata;
 pub mod rules;

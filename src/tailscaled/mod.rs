@@ -142,13 +142,18 @@ pub fn backend_state(socket: &Path, timeout: Duration) -> Result<BackendState, T
 pub fn wait_running(socket: &Path, timeout: Duration) -> Result<Duration, TailscaledError> {
     let start = Instant::now();
     let mut pause = Duration::from_millis(250);
+    let mut last = String::new();
     loop {
         let left = timeout.saturating_sub(start.elapsed());
-        let last = match backend_state(socket, TIMEOUT.min(left.max(Duration::from_millis(1)))) {
+        let budget = TIMEOUT.min(left.max(Duration::from_millis(1)));
+        match backend_state(socket, budget) {
             Ok(BackendState::Running) => return Ok(start.elapsed()),
-            Ok(state) => state.as_str().to_string(),
-            Err(e) => e.to_string(),
-        };
+            Ok(state) => last = state.as_str().to_string(),
+            // A poll the deadline cut short says nothing new about tailscaled: report the last
+            // state it did answer (the failure itself when it never answered).
+            Err(_) if budget < TIMEOUT && !last.is_empty() => {}
+            Err(e) => last = e.to_string(),
+        }
         crate::log::debug(format!("waiting for tailscaled to be Running: {last}"));
         let left = timeout.saturating_sub(start.elapsed());
         if left.is_zero() {

@@ -165,7 +165,7 @@ fn long_lists_from_hostile_inputs_are_cut() {
     assert!(last.starts_with("tskeyctl: error: "), "{last}");
     assert!(last.contains("and 995 more"), "{last}");
     assert_bounded("recipient", &r, 1 << 20);
-    // An identity file of 1000 unsupported plugin identities.
+    // An identity file of 1000 malformed plugin identities.
     let plugins = "AGE-PLUGIN-YUBIKEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ\n".repeat(1000);
     fs::write(d.join("plugins.txt"), plugins).expect("write");
     fs::write(d.join("s.yaml"), "a: b\n").expect("write");
@@ -181,7 +181,7 @@ fn long_lists_from_hostile_inputs_are_cut() {
     assert_eq!(r.code, 65, "{}", &r.stderr[..r.stderr.len().min(500)]);
     assert!(
         r.stderr
-            .contains("identities are not supported; and 995 more"),
+            .contains("malformed age plugin identity (invalid Bech32 encoding); and 995 more"),
         "{}",
         r.stderr
     );

@@ -27,6 +27,7 @@ mod unit_runner;
 mod util;
 
 // Tests.
+mod age_plugins;
 mod architecture;
 mod attack_dirs;
 mod attack_echo;
@@ -37,12 +38,15 @@ mod attack_material;
 mod attack_messages;
 mod attack_state;
 mod attack_targets;
+mod boot_storm;
 mod cli_docs;
 mod doctor;
 mod edit_cli;
 mod examples;
 mod fake_tailscale_api;
+mod first_hour;
 mod fuzz_regressions;
+mod identity_sources;
 mod install_cli;
 mod install_conformance;
 mod install_ramfs;

@@ -74,7 +74,16 @@ fn rate_limit_honours_retry_after_seconds() {
     let gap = reqs[1].at.duration_since(reqs[0].at);
     assert!(gap >= Duration::from_secs(2), "waited only {gap:?}");
     assert!(gap < Duration::from_millis(3500), "waited {gap:?}");
-    assert!(run.stderr.contains("retrying in 2000 ms"), "{}", run.stderr);
+    // The server's 2 s, plus a jitter of up to half of it (so a fleet does not return at once).
+    let ms: u64 = run
+        .stderr
+        .split("retrying in ")
+        .nth(1)
+        .and_then(|t| t.split(" ms").next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no wait logged: {}", run.stderr));
+    assert!((2000..3000).contains(&ms), "{ms} ms: {}", run.stderr);
+    assert!(gap >= Duration::from_millis(ms), "{gap:?} < {ms} ms");
 }
 
 #[test]

@@ -327,11 +327,20 @@ fn an_unanswering_tailscaled_provisions_as_usual() {
         assert!(run.elapsed < Duration::from_secs(10), "{:?}", run.elapsed);
         assert_eq!(t.fake.minted_keys().len(), 1, "{answer:?}");
         assert!(t.p("run/ts").exists());
-        // Without -v the fallback is silent.
+        // Without -v the fallback is silent: the one line is what the run did.
         let t = Setup::new();
         let _api = answer.map(|a| t.tailscaled(&[a]));
         let run = t.provision("");
-        assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{answer:?}");
+        assert_eq!(run.code, 0, "{answer:?}");
+        assert_eq!(run.stderr.lines().count(), 1, "{answer:?}: {}", run.stderr);
+        assert!(
+            run.stderr.starts_with(&format!(
+                "tskeyctl: wrote {} (format raw, mode 0600): minted key ",
+                t.p("run/ts").display()
+            )),
+            "{answer:?}: {}",
+            run.stderr
+        );
     }
 }
 

@@ -6,7 +6,8 @@
 //! (create with scope, tag-ownership, 90-day and description rules; get/list/delete with
 //! revoke-not-remove semantics), devices, and fault injection (N× 5xx, 429 + `Retry-After`, a
 //! hanging request, a body that stalls midway, a non-JSON 200, a truncated body, a dropped
-//! connection, a raw reply of the test's choosing).
+//! connection, a raw reply of the test's choosing), and a fleet's boot storm (`storm.rs`: a
+//! burst of 429s, then some 503s).
 //!
 //! It is plain HTTP/1.1 on 127.0.0.1 written on `std::net` (thread per connection, keep-alive),
 //! so faults are exact on the wire (a truncated body is a real short read) and the test build
@@ -26,7 +27,9 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::{Value, json};
 
 mod api;
+mod storm;
 use api::key_json;
+pub use storm::Storm;
 
 /// The OAuth token endpoint's path.
 pub const TOKEN: &str = "/api/v2/oauth/token";
@@ -189,6 +192,7 @@ struct State {
     keys: Vec<KeyRec>,
     devices: Vec<DeviceRec>,
     faults: Vec<(Route, Fault, u32)>,
+    storm: Option<storm::Raging>,
     requests: Vec<Recorded>,
 }
 
@@ -637,12 +641,13 @@ impl FakeTailscale {
             Route::Keys => req.path.contains("/keys"),
             Route::Devices => req.path.contains("/device"),
         };
-        let slot = s
-            .faults
-            .iter_mut()
-            .find(|(r, _, n)| *n > 0 && route_of(*r))?;
-        slot.2 -= 1;
-        Some(slot.1.clone())
+        match s.faults.iter_mut().find(|(r, _, n)| *n > 0 && route_of(*r)) {
+            Some(slot) => {
+                slot.2 -= 1;
+                Some(slot.1.clone())
+            }
+            None => s.storm_fault(),
+        }
     }
 }
 
