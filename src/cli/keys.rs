@@ -28,7 +28,7 @@ tskeyctl recipient                                # this host: age1…\n  \
 ssh-keyscan host | tskeyctl recipient -            # a remote host\n  \
 tskeyctl recipient --ssh                           # ssh-ed25519 AAAA… for sops >= 3.10 / agenix\n  \
 cat key.pub | tskeyctl recipient                   # stdin, when no FILE is given\n  \
-tskeyctl recipient --add-to .sops.yaml --path-regex 'secrets/web1/.*' --also age1…\n\n\
+tskeyctl recipient --add-to .sops.yaml --path-regex 'secrets/web1/.*' --also \"$MY_AGE_RECIPIENT\"\n\n\
 With no FILE: stdin when it is a pipe or a file, else /etc/ssh/ssh_host_ed25519_key.pub. \
 --add-to adds a creation rule (before the existing ones, which stay as they are, comments \
 included) or adds the recipients to the rule with the same path_regex; the file is created \
