@@ -13,6 +13,7 @@ use crate::material::MaterialError;
 use crate::mint::MintError;
 use crate::sink::SinkError;
 use crate::sops::DecodeError;
+use crate::sops::edit::ChangeError;
 use crate::sops::encrypt::EncryptError;
 use crate::sops::identities::IdentityError;
 use crate::source::SourceError;
@@ -97,6 +98,15 @@ pub enum Error {
     /// A flag combination clap cannot express.
     #[error("{0}")]
     Usage(String),
+    /// `edit` / `set` / `unset`: the change cannot be applied.
+    #[error(transparent)]
+    Change(#[from] ChangeError),
+    /// `edit`: the editor (missing, a bad `$EDITOR`, a failed run) or its private directory.
+    #[error("{0}")]
+    Editor(String),
+    /// `edit`: the private directory for the plaintext cannot be made (exit 73).
+    #[error("{0}")]
+    EditorTemp(String),
 }
 
 impl Error {
@@ -153,6 +163,9 @@ impl Error {
             Error::Tailscaled(_) => code::TEMP_FAIL,
             Error::Usage(_) => code::USAGE,
             Error::Config(_) => code::CONFIG,
+            Error::Change(_) => code::DATA,
+            Error::Editor(_) => code::CONFIG,
+            Error::EditorTemp(_) => code::CANT_CREATE,
             Error::NoState(_) => code::NO_INPUT,
             Error::Missing(_) => code::UNHEALTHY,
             Error::Decode(e) if e.is_permission() => code::NO_PERM,

@@ -1,7 +1,7 @@
 //! `tskeyctl recipient` and `tskeyctl identity`: the host key as age keys, ssh-to-age compatible.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 use zeroize::Zeroizing;
@@ -11,6 +11,7 @@ use crate::error::Error;
 use crate::hostkey::{self, Found, HostKey, KeyError};
 use crate::log;
 use crate::sink::{self, SymlinkPolicy, WriteOptions};
+use crate::sops::config_edit;
 use crate::source::{self, Origin};
 
 /// Largest public-key input read (known_hosts files can be long; this bounds memory).
@@ -26,9 +27,15 @@ const PASSPHRASE_LIMIT: u64 = 64 << 10;
 tskeyctl recipient                                # this host: age1…\n  \
 ssh-keyscan host | tskeyctl recipient -            # a remote host\n  \
 tskeyctl recipient --ssh                           # ssh-ed25519 AAAA… for sops >= 3.10 / agenix\n  \
-tskeyctl recipient --sops-rule 'secrets/web1/.*'   # a .sops.yaml creation_rules entry")]
+cat key.pub | tskeyctl recipient                   # stdin, when no FILE is given\n  \
+tskeyctl recipient --add-to .sops.yaml --path-regex 'secrets/web1/.*' --also \"$MY_AGE_RECIPIENT\"\n\n\
+With no FILE: stdin when it is a pipe or a file, else /etc/ssh/ssh_host_ed25519_key.pub. \
+--add-to adds a creation rule (before the existing ones, which stay as they are, comments \
+included) or adds the recipients to the rule with the same path_regex; the file is created \
+when missing.")]
 pub struct RecipientArgs {
     /// Public key files, known_hosts/ssh-keyscan output, or an OpenSSH private key; `-` is stdin.
+    /// [default: stdin when it is a pipe or file, else /etc/ssh/ssh_host_ed25519_key.pub]
     #[arg(value_name = "FILE")]
     files: Vec<PathBuf>,
     /// Input file (ssh-to-age compatible; same as a FILE argument).
@@ -41,8 +48,22 @@ pub struct RecipientArgs {
     #[arg(long)]
     ssh: bool,
     /// Print a .sops.yaml creation_rules entry for PATH_REGEX with these recipients.
-    #[arg(long, value_name = "PATH_REGEX")]
+    #[arg(long, value_name = "PATH_REGEX", conflicts_with = "add_to")]
     sops_rule: Option<String>,
+    /// Add the recipients to this .sops.yaml (created when missing), for --path-regex.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "path_regex",
+        conflicts_with = "output"
+    )]
+    add_to: Option<PathBuf>,
+    /// The creation rule's path_regex (with --add-to).
+    #[arg(long, value_name = "REGEX", requires = "add_to")]
+    path_regex: Option<String>,
+    /// Another recipient for the rule, such as your own age1… key (repeatable; with --add-to).
+    #[arg(long, value_name = "RECIPIENT", requires = "add_to")]
+    also: Vec<String>,
 }
 
 /// Print the age identity (AGE-SECRET-KEY-1…) of an ssh ed25519 private key (like ssh-to-age -private-key).
@@ -52,7 +73,8 @@ tskeyctl identity -o /run/age/host.txt            # file created 0600\n  \
 SSH_TO_AGE_PASSPHRASE=\"$(cat pass.txt)\" tskeyctl identity ~/.ssh/id_ed25519 -o key.txt\n  \
 tskeyctl identity --passphrase-file pass.txt key --force | age -d -i - file.age")]
 pub struct IdentityArgs {
-    /// OpenSSH ed25519 private key; `-` is stdin. [default: /etc/ssh/ssh_host_ed25519_key]
+    /// OpenSSH ed25519 private key; `-` is stdin. [default: stdin when it is a pipe or file,
+    /// else /etc/ssh/ssh_host_ed25519_key]
     #[arg(value_name = "FILE")]
     file: Option<PathBuf>,
     /// Input file (ssh-to-age compatible; same as FILE).
@@ -78,7 +100,7 @@ pub fn recipient(a: RecipientArgs) -> Result<(), Error> {
     let mut inputs: Vec<PathBuf> = a.input;
     inputs.extend(a.files);
     if inputs.is_empty() {
-        inputs.push(PathBuf::from(hostkey::DEFAULT_PUB));
+        inputs.push(default_input(hostkey::DEFAULT_PUB));
     }
     let mut lines = Vec::new();
     for input in &inputs {
@@ -109,6 +131,9 @@ pub fn recipient(a: RecipientArgs) -> Result<(), Error> {
             return Err(KeyError::NoEd25519 { origin, skipped }.into());
         }
     }
+    if let (Some(config), Some(regex)) = (&a.add_to, &a.path_regex) {
+        return add_to(config, regex, &lines, &a.also);
+    }
     let out = match &a.sops_rule {
         Some(regex) => sops_rule(regex, &lines),
         None => lines.iter().map(|l| format!("{l}\n")).collect(),
@@ -129,34 +154,94 @@ pub fn recipient(a: RecipientArgs) -> Result<(), Error> {
 
 /// A `.sops.yaml` `creation_rules` list entry, ready to paste under `creation_rules:`.
 fn sops_rule(path_regex: &str, recipients: &[String]) -> String {
-    let mut s = format!(
-        "- path_regex: {}\n  key_groups:\n    - age:\n",
-        yaml_quote(path_regex)
-    );
-    for r in recipients {
-        s.push_str(&format!("        - {}\n", yaml_quote(r)));
-    }
-    s
+    config_edit::rule_text("", path_regex, recipients)
 }
 
-/// Single-quotes a YAML scalar when it is not plainly safe.
-fn yaml_quote(s: &str) -> String {
-    let plain = !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._/-+=".contains(c))
-        && !s.starts_with('-');
-    if plain {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "''"))
+/// `--add-to`: the recipients of the key files (and `--also`) into the config's rule for
+/// `regex`, written atomically; a warning when the rule holds only host keys.
+fn add_to(config: &Path, regex: &str, host: &[String], also: &[String]) -> Result<(), Error> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Err(e) = regex::Regex::new(regex) {
+        return Err(Error::Config(format!(
+            "--path-regex {regex:?} does not compile: {}",
+            log::bounded::clip(&e.to_string(), 200)
+        )));
     }
+    for r in also {
+        crate::sops::encrypt::parse_recipient(r)?;
+    }
+    let mut all: Vec<String> = host.to_vec();
+    for r in also {
+        let r = r.trim().to_string();
+        if !all.contains(&r) {
+            all.push(r);
+        }
+    }
+    let origin = Origin::File(config.to_path_buf());
+    let existing = match std::fs::symlink_metadata(config) {
+        Ok(_) => Some(source::read_limited(
+            &origin,
+            PUBLIC_INPUT_LIMIT,
+            "a .sops.yaml",
+        )?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(_) => Some(source::read_limited(
+            &origin,
+            PUBLIC_INPUT_LIMIT,
+            "a .sops.yaml",
+        )?),
+    };
+    let text = match &existing {
+        Some(b) => Some(
+            std::str::from_utf8(b).map_err(|_| Error::Config(format!("{origin}: not UTF-8")))?,
+        ),
+        None => None,
+    };
+    let added = config_edit::add_recipients(text, regex, &all)
+        .map_err(|e| Error::Config(format!("{origin}: {e}")))?;
+    for r in &added.already {
+        log::notice(format!(
+            "{origin}: {r} is already in the rule for '{regex}'"
+        ));
+    }
+    if added.rule_recipients.iter().all(|r| host.contains(r)) {
+        log::warn(format!(
+            "the rule for '{regex}' holds only host keys: you will not be able to open these \
+files yourself; add your own key with --also"
+        ));
+    }
+    if text.map(str::as_bytes) == Some(added.text.as_bytes()) {
+        log::notice(format!("{origin}: unchanged"));
+        return Ok(());
+    }
+    let mode = std::fs::metadata(config)
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.permissions().mode() & 0o777)
+        .unwrap_or(0o644);
+    let opts = WriteOptions {
+        mode,
+        allow_sticky_dir: true,
+        ..WriteOptions::default()
+    };
+    sink::write_atomic(config, added.text.as_bytes(), &opts)?;
+    log::notice(format!(
+        "{origin}: {} for '{regex}': {}",
+        if added.new_rule {
+            "new rule, before the existing ones,"
+        } else {
+            "recipients added to the rule"
+        },
+        log::bounded::list(&added.rule_recipients, ", ")
+    ));
+    Ok(())
 }
 
 pub fn identity(a: IdentityArgs) -> Result<(), Error> {
     let file = a
         .input
         .or(a.file)
-        .unwrap_or_else(|| PathBuf::from(hostkey::DEFAULT_KEY));
+        .unwrap_or_else(|| default_input(hostkey::DEFAULT_KEY));
     let to = output_path(&a.output);
     if to.is_none() && std::io::stdout().is_terminal() && !a.force {
         return Err(Error::Usage(
@@ -184,6 +269,24 @@ pub fn identity(a: IdentityArgs) -> Result<(), Error> {
             Ok(())
         }
         None => write_stdout(out.as_bytes()),
+    }
+}
+
+/// With no FILE, like ssh-to-age: stdin when it is a pipe or a file (`cat key.pub | tskeyctl
+/// recipient`), else (a terminal, /dev/null, nothing) the host key.
+fn default_input(host: &str) -> PathBuf {
+    use nix::sys::stat::{SFlag, fstat};
+    let stdin = std::io::stdin();
+    let data = !stdin.is_terminal()
+        && fstat(&stdin).is_ok_and(|st| {
+            let t = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT;
+            t == SFlag::S_IFIFO || t == SFlag::S_IFREG
+        });
+    if data {
+        log::debug("no FILE given and stdin is a pipe or file: reading stdin");
+        PathBuf::from("-")
+    } else {
+        PathBuf::from(host)
     }
 }
 

@@ -89,6 +89,20 @@ token to request an ID token.",
 169.254.169.254; plain http only to loopback, link-local or metadata.google.internal).",
     },
     Entry {
+        names: &["SOPS_EDITOR", "EDITOR"],
+        text: "The editor of edit (split into words like a shell, as sops does); SOPS_EDITOR \
+first. With neither set, the first of vim, nano and vi on PATH.",
+    },
+    Entry {
+        names: &["PATH"],
+        text: "Where edit looks for vim, nano or vi when no editor variable is set, and where \
+the editor command is found.",
+    },
+    Entry {
+        names: &["TMPDIR"],
+        text: "Where edit makes the private 0700 directory for the plaintext (default /tmp).",
+    },
+    Entry {
         names: &["TSKEYCTL_IDENTITY_PASSPHRASE", "SSH_TO_AGE_PASSPHRASE"],
         text: "Passphrase of a passphrase-protected identity or ssh key (identity reads \
 SSH_TO_AGE_PASSPHRASE, like ssh-to-age).",

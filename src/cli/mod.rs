@@ -6,6 +6,7 @@
 //! [`Error::exit_code`]. A closed stdout pipe (`tskeyctl recipient | head -c0`) is not an error.
 
 mod doctor;
+mod edit;
 mod generate;
 mod install;
 mod keys;
@@ -69,6 +70,9 @@ enum Command {
     Decrypt(sops::DecryptArgs),
     Encrypt(sops::EncryptArgs),
     Updatekeys(sops::UpdatekeysArgs),
+    Edit(edit::EditArgs),
+    Set(edit::SetArgs),
+    Unset(edit::UnsetArgs),
     Install(install::InstallArgs),
     Recipient(keys::RecipientArgs),
     Identity(keys::IdentityArgs),
@@ -159,6 +163,9 @@ fn run(command: Command) -> Result<ExitCode, Error> {
         Command::Decrypt(a) => ok(sops::decrypt(a)),
         Command::Encrypt(a) => ok(sops::encrypt(a)),
         Command::Updatekeys(a) => ok(sops::updatekeys(a)),
+        Command::Edit(a) => ok(edit::edit(a)),
+        Command::Set(a) => ok(edit::set(a)),
+        Command::Unset(a) => ok(edit::unset(a)),
         Command::Install(a) => ok(install::install(a)),
         Command::Generate(a) => ok(generate::generate(a, definition())),
     }

@@ -51,8 +51,8 @@ fn flag_name(arg: &clap::Arg) -> String {
 }
 
 /// Options with their own, more specific refusal (`encrypt --age AGE-SECRET-KEY-…` says "a
-/// private key, not a recipient").
-const OWN_CHECK: &[&str] = &["age"];
+/// private key, not a recipient"; `set` VALUE is JSON and names --value-stdin).
+const OWN_CHECK: &[&str] = &["age", "value"];
 
 /// Checks every path argument of the matched command (and its subcommands), and every other
 /// option value: no option takes a secret.

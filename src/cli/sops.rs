@@ -11,6 +11,7 @@ use crate::error::Error;
 use crate::hostkey;
 use crate::log;
 use crate::sink::{self, Special, WriteOptions};
+use crate::sops::encrypt as enc_spec;
 use crate::sops::{self, Format, Identities, Sources};
 use crate::source::{self, Origin};
 
@@ -213,7 +214,12 @@ pub struct EncryptArgs {
 
 /// Re-wrap the data key for the recipients of the current .sops.yaml rule (sops updatekeys).
 #[derive(Args, Debug)]
-#[command(after_help = "Example:\n  tskeyctl updatekeys -i ~/.ssh/id_ed25519 secrets/web1.yaml")]
+#[command(after_help = "Examples:\n  \
+tskeyctl updatekeys -i ~/.ssh/id_ed25519 secrets/web1.yaml\n  \
+tskeyctl updatekeys -y secrets/web1.yaml               # without asking\n\n\
+The recipient changes are printed on stderr (+++ added, --- removed, per key group), then \
+\"Is this okay? (y/n)\" is asked on stdin unless -y is given; with no answer (stdin closed or \
+empty) nothing is written (exit 2). A file already up to date is not rewritten.")]
 pub struct UpdatekeysArgs {
     /// The encrypted file (rewritten in place).
     #[arg(value_name = "FILE")]
@@ -227,7 +233,7 @@ pub struct UpdatekeysArgs {
     /// Input format (default: from the file name).
     #[arg(long, value_name = "yaml|json|dotenv|ini|binary", value_parser = parse_format)]
     input_type: Option<Format>,
-    /// Accepted for sops compatibility (updatekeys never prompts).
+    /// Apply the changes without asking.
     #[arg(short = 'y', long)]
     yes: bool,
 }
@@ -238,7 +244,11 @@ fn format_of(origin: &Origin, explicit: Option<Format>) -> Format {
 
 /// Writes an encrypted file (not secret): keeps an existing file's mode, else 0644. With
 /// `special`, a character device or FIFO at `-o` is written into (never for `--in-place`).
-fn write_encrypted(path: &std::path::Path, data: &[u8], special: Special) -> Result<(), Error> {
+pub(crate) fn write_encrypted(
+    path: &std::path::Path,
+    data: &[u8],
+    special: Special,
+) -> Result<(), Error> {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(path)
         .ok()
@@ -305,19 +315,117 @@ pub fn encrypt(a: EncryptArgs) -> Result<(), Error> {
     }
 }
 
+/// The recipient changes per key group, like sops's `PrettyPrintDiffs`, or `None` when the
+/// file's groups already hold exactly the spec's recipients and threshold.
+fn recipient_diff(md: &sops::metadata::Metadata, spec: &enc_spec::Spec) -> Option<String> {
+    let old: Vec<Vec<String>> = md
+        .groups
+        .iter()
+        .map(|g| {
+            g.age
+                .iter()
+                .map(|k| k.recipient.clone())
+                .chain(g.others.iter().cloned())
+                .collect()
+        })
+        .collect();
+    let new: Vec<Vec<String>> = spec
+        .groups
+        .iter()
+        .filter(|g| !g.is_empty())
+        .map(|g| g.iter().map(|r| r.trim().to_string()).collect())
+        .collect();
+    let threshold = if new.len() > 1 {
+        if spec.shamir_threshold == 0 {
+            new.len()
+        } else {
+            spec.shamir_threshold
+        }
+    } else {
+        0
+    };
+    if old == new && (md.shamir_threshold == threshold || new.len() <= 1) {
+        return None;
+    }
+    let mut out = String::new();
+    if md.shamir_threshold != threshold && new.len() > 1 {
+        out.push_str(&format!(
+            "Shamir threshold: {} -> {threshold}\n",
+            md.shamir_threshold
+        ));
+    }
+    for i in 0..old.len().max(new.len()) {
+        let (o, n) = (
+            old.get(i).cloned().unwrap_or_default(),
+            new.get(i).cloned().unwrap_or_default(),
+        );
+        out.push_str(&format!("Group {}\n", i + 1));
+        for r in o.iter().filter(|r| n.contains(r)) {
+            out.push_str(&format!("    {r}\n"));
+        }
+        for r in n.iter().filter(|r| !o.contains(r)) {
+            out.push_str(&format!("+++ {r}\n"));
+        }
+        for r in o.iter().filter(|r| !n.contains(r)) {
+            out.push_str(&format!("--- {r}\n"));
+        }
+    }
+    Some(out)
+}
+
+/// sops's "Is this okay? (y/n)" on stdin: `Some(answer)`, or `None` when stdin gives none.
+fn ask_yes_no() -> Result<Option<bool>, Error> {
+    use std::io::BufRead;
+    let mut stdin = std::io::stdin().lock();
+    loop {
+        eprint!("Is this okay? (y/n):");
+        let mut line = String::new();
+        match stdin.read_line(&mut line) {
+            Ok(0) | Err(_) => return Ok(None),
+            Ok(_) => match line.trim() {
+                "y" => return Ok(Some(true)),
+                "n" => return Ok(Some(false)),
+                _ => {}
+            },
+        }
+    }
+}
+
 pub fn updatekeys(a: UpdatekeysArgs) -> Result<(), Error> {
     use crate::sops::encrypt as enc;
-    let _ = a.yes;
     let origin = Origin::File(a.file.clone());
     let data = source::read_limited(&origin, SOPS_LIMIT, "a sops file")?;
     let format = format_of(&origin, a.input_type);
     let spec = enc::spec_for(a.config.as_deref(), &a.file)?;
+    // An unusable -i is said before anything is asked.
     let ids = load_identities(&a.identity)?;
+    let loaded = sops::load_encrypted(&origin, &data, format)?;
+    let Some(diff) = recipient_diff(&loaded.metadata, &spec) else {
+        log::notice(format!("{origin}: already up to date"));
+        return Ok(());
+    };
+    if log::level() >= 0 || !a.yes {
+        eprint!("The following changes will be made to the file's groups:\n{diff}");
+    }
+    if !a.yes {
+        match ask_yes_no()? {
+            Some(true) => {}
+            Some(false) => {
+                log::notice(format!("{origin}: left unchanged"));
+                return Ok(());
+            }
+            None => {
+                return Err(Error::Usage(format!(
+                    "{origin}: no answer to \"Is this okay? (y/n)\" on stdin; nothing written (pass -y to apply without asking)"
+                )));
+            }
+        }
+    }
     let out = enc::updatekeys(&origin, &data, format, &ids, &spec)?;
     write_encrypted(&a.file, &out, Special::Refuse)?;
-    log::info(format!(
-        "{origin}: data key re-wrapped for {} key group(s)",
-        spec.groups.len()
+    log::notice(format!(
+        "{origin}: synced with new keys ({} key group(s))",
+        spec.groups.iter().filter(|g| !g.is_empty()).count()
     ));
     Ok(())
 }

@@ -74,7 +74,10 @@ impl std::fmt::Debug for Document {
     }
 }
 
-fn render_branches(branches: &[Branch], out: Format) -> Result<Vec<u8>, formats::FormatError> {
+pub(super) fn render_branches(
+    branches: &[Branch],
+    out: Format,
+) -> Result<Vec<u8>, formats::FormatError> {
     match out {
         Format::Yaml => Ok(formats::yaml::emit(branches)),
         Format::Json => formats::json::emit(branches),

@@ -9,14 +9,17 @@
 //! * [`decrypt`] opens a sops file into a [`Document`] (data key via age, Shamir-combined for key
 //!   groups, every value decrypted, MAC verified); [`decrypt_age`] opens an age file;
 //! * [`encrypt`] writes sops files like `sops encrypt` / `updatekeys`, with the `.sops.yaml`
-//!   creation rules of `config`.
+//!   creation rules of `config`; [`edit`] changes an encrypted file with its own data key
+//!   (`sops edit` / `set` / `unset`).
 //!
 //! What a source *is*, and which of these to call, is `crate::decode`'s business.
 
 pub mod agefile;
 mod config;
+pub mod config_edit;
 mod crypt;
 mod document;
+pub mod edit;
 pub mod encrypt;
 pub mod formats;
 pub mod gofmt;

@@ -84,6 +84,7 @@ fn with_identity(w: &World, command: &str, identity: &Path, env: &[(&str, &str)]
         "decrypt" => vec!["decrypt", "-i", p(identity), "-o", p(&out), p(&src), "-vv"],
         "updatekeys" => vec![
             "updatekeys",
+            "-y",
             "--config",
             p(&config),
             "-i",

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use crate::util::BIN;
 
-const COMMANDS: [&str; 12] = [
+const COMMANDS: [&str; 15] = [
     "provision",
     "doctor",
     "revoke",
@@ -16,6 +16,9 @@ const COMMANDS: [&str; 12] = [
     "decrypt",
     "encrypt",
     "updatekeys",
+    "edit",
+    "set",
+    "unset",
     "install",
     "recipient",
     "identity",
