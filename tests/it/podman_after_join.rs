@@ -130,7 +130,7 @@ fn container_key_is_revoked_once_its_tailscaled_runs() {
         return;
     };
     let host = Host::new(&["tag:container"]);
-    let g = generated(&e, &host, podman, Vec::new());
+    let g = generated(e, &host, podman, Vec::new());
     let ts_name = format!("ts-{}", g.token);
     let _cleanup = Cleanup {
         podman,
@@ -207,7 +207,7 @@ fn container_key_is_kept_when_its_tailscaled_never_runs_and_revoked_on_stop() {
     let host = Host::new(&["tag:container"]);
     // A short wait instead of joinTimeoutSec's 300s.
     let g = generated(
-        &e,
+        e,
         &host,
         podman,
         vec![("--timeout 300s".into(), "--timeout 2s".into())],
