@@ -2,8 +2,10 @@
 # tailscale container `ts-<name>` in virtualisation.oci-containers, with its own hostname, tags
 # and key. The key is minted in the container unit's ExecStartPre= by `tskeyctl provision
 # --format env` into /run/secrets/ts-<name>.env, which podman reads with --env-file (so the key
-# is in no argv), and revoked in ExecStopPost=. Each app listed joins the node's network
-# namespace (--network=container:ts-<name>) and starts after it (dependsOn).
+# is in no argv), and revoked in ExecStopPost= — and, by default, as soon as the container's
+# tailscaled has joined: its LocalAPI socket sits in a host directory bind-mounted into the
+# container (TS_SOCKET), which `tskeyctl revoke --after-join` polls. Each app listed joins the
+# node's network namespace (--network=container:ts-<name>) and starts after it (dependsOn).
 {
   config,
   lib,
@@ -113,6 +115,17 @@ let
           default = true;
           description = "Revoke the key when the container stops.";
         };
+        revokeAfterJoin = mkOption {
+          type = types.bool;
+          default = true;
+          description = "Revoke the key as soon as the container's tailscaled reports Running (`tskeyctl revoke --after-join --tailscaled-socket <socketDir>/tailscaled.sock` in `tskeyctl-ts-<name>-after-join.service`, started with the container's unit).";
+        };
+        socketDir = mkOption {
+          type = types.strMatching "/.+";
+          default = "/run/tskeyctl/ts-${name}";
+          defaultText = lib.literalExpression ''"/run/tskeyctl/ts-<name>"'';
+          description = "Host directory mounted at /run/tailscale in the container, where its tailscaled puts its LocalAPI socket (`TS_SOCKET=/run/tailscale/tailscaled.sock`), so the host can ask it whether it has joined.";
+        };
       };
     }
   );
@@ -195,12 +208,16 @@ in
               {
                 TS_HOSTNAME = c.hostname;
                 TS_STATE_DIR = "/var/lib/tailscale";
+                TS_SOCKET = "/run/tailscale/tailscaled.sock";
               }
               // lib.optionalAttrs (c.extraArgs != [ ]) {
                 TS_EXTRA_ARGS = lib.concatStringsSep " " c.extraArgs;
               };
             environmentFiles = [ (envPath name) ];
-            volumes = [ "${c.stateDir}:/var/lib/tailscale" ];
+            volumes = [
+              "${c.stateDir}:/var/lib/tailscale"
+              "${c.socketDir}:/run/tailscale"
+            ];
           };
         }
         // lib.genAttrs c.apps (_: {

@@ -185,12 +185,55 @@ let
               inherit (pkgs) coreutils;
               inherit (c) stateDir;
             })
+            # The host side of the container's tailscaled socket (bind-mounted, TS_SOCKET).
+            (helpers.stateDirLine {
+              inherit (pkgs) coreutils;
+              stateDir = c.socketDir;
+            })
             (provisionLine k key "env")
           ];
         # First, before oci-containers' own clean-up: a failing ExecStopPost= skips the rest.
         ExecStopPost = lib.mkBefore (optional key.revokeOnStop (revokeLine k));
       };
     };
+
+  # Revokes a container's key once the tailscaled inside has joined with it, through the socket
+  # the container shares with the host (containers.nix): pulled in by each start of the
+  # container's unit, after it is up, and stopped with it (BindsTo=). A timeout keeps the key
+  # (exit 75); the container's ExecStopPost= revoke then finds it already revoked or revokes it.
+  containerAfterJoinService =
+    name: c:
+    let
+      k = "ts-${name}";
+      unit = "${config.virtualisation.oci-containers.backend}-${k}.service";
+    in
+    lib.nameValuePair "tskeyctl-${k}-after-join" (
+      network
+      // {
+        description = "Revoke Tailscale auth key ${k} once its container has joined";
+        wantedBy = [ unit ];
+        after = network.after ++ [ unit ];
+        unitConfig.BindsTo = unit;
+        serviceConfig =
+          {
+            Type = "oneshot";
+            ExecStart = helpers.execLine (
+              helpers.afterJoinArgs {
+                inherit exe;
+                name = k;
+                inherit (cfg) stateDir hostKeyPaths;
+                timeoutSec = cfg.joinTimeoutSec;
+                tailscaledSocket = "${c.socketDir}/tailscaled.sock";
+              }
+            );
+            TimeoutStartSec = "${toString (cfg.joinTimeoutSec + 120)}s";
+          }
+          // helpers.hardening {
+            writable = [ cfg.stateDir ];
+            chown = false;
+          };
+      }
+    );
 
   # Output paths used more than once (keys and decrypt-only secrets share /run/secrets).
   allPaths =
@@ -366,6 +409,7 @@ in
       ) refreshKeys
       // lib.mapAttrs sidecarService cfg.sidecars
       // lib.mapAttrs' containerService cfg.containers
+      // lib.mapAttrs' containerAfterJoinService (lib.filterAttrs (_: c: c.revokeAfterJoin) cfg.containers)
       // lib.optionalAttrs afterJoin {
         "tskeyctl-${tsKey}-after-join" = afterJoinService tsKey;
       };

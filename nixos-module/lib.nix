@@ -143,6 +143,7 @@ rec {
 
   # `tskeyctl revoke --after-join …`: waits for tailscaled to report Running, then revokes the
   # key it joined with (credentials: the source recorded in the state, as for `revokeArgs`).
+  # `tailscaledSocket`: a sidecar's socket; null = tailscaled's default.
   afterJoinArgs =
     {
       exe,
@@ -150,6 +151,7 @@ rec {
       stateDir,
       hostKeyPaths,
       timeoutSec,
+      tailscaledSocket ? null,
     }:
     revokeArgs {
       inherit
@@ -163,6 +165,10 @@ rec {
       "--after-join"
       "--timeout"
       "${toString timeoutSec}s"
+    ]
+    ++ lib.optionals (tailscaledSocket != null) [
+      "--tailscaled-socket"
+      tailscaledSocket
     ];
 
   # Runs with full privileges (`+`), before the sandbox of the main command is set up: the

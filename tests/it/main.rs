@@ -57,6 +57,7 @@ mod mint_faults;
 mod mint_library;
 mod mint_revoke_on_write_failure;
 mod nixos_module;
+mod podman_after_join;
 mod podman_module;
 mod podman_sidecar;
 mod provision_api;

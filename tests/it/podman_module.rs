@@ -41,8 +41,13 @@ fn containers_option_evaluates_to_a_tailscale_container_per_node() {
     let names: Vec<&String> = services.as_object().expect("services").keys().collect();
     assert_eq!(
         names,
-        ["podman-podtest-app", "podman-ts-podtest", "tailscaled"],
-        "the container's key has no unit of its own"
+        [
+            "podman-podtest-app",
+            "podman-ts-podtest",
+            "tailscaled",
+            "tskeyctl-ts-podtest-after-join"
+        ],
+        "the container's key has no unit of its own, only its after-join revoke"
     );
     let ts = &services["podman-ts-podtest"];
     assert_eq!(
@@ -52,6 +57,7 @@ fn containers_option_evaluates_to_a_tailscale_container_per_node() {
             format!("{MKDIR} -p -m 0751 /run/secrets"),
             format!("{MKDIR} -p -m 0700 /var/lib/tskeyctl"),
             format!("{MKDIR} -p -m 0700 /var/lib/tskeyctl-containers/podtest"),
+            format!("{MKDIR} -p -m 0700 /run/tskeyctl/ts-podtest"),
             format!(
                 "{EXE} provision --source {SOPS} --out /run/secrets/ts-podtest.env --format env \
                  --name ts-podtest --state-dir /var/lib/tskeyctl --mode 0600 --tags tag:container \
@@ -73,9 +79,11 @@ fn containers_option_evaluates_to_a_tailscale_container_per_node() {
          --hostname=podtest \\\n  --cidfile=/run/ts-podtest/ctr-id \\\n  --cgroups=enabled \\\n  \
          --sdnotify=conmon \\\n  -d \\\n  --replace \\\n  \
          -e TS_EXTRA_ARGS='--advertise-tags=tag:container --accept-routes' \\\n  \
-         -e TS_HOSTNAME=podtest \\\n  -e TS_STATE_DIR=/var/lib/tailscale \\\n  \
+         -e TS_HOSTNAME=podtest \\\n  -e TS_SOCKET=/run/tailscale/tailscaled.sock \\\n  \
+         -e TS_STATE_DIR=/var/lib/tailscale \\\n  \
          --env-file /run/secrets/ts-podtest.env \\\n  \
-         -v /var/lib/tskeyctl-containers/podtest:/var/lib/tailscale \\\n  --rm \\\n  \
+         -v /var/lib/tskeyctl-containers/podtest:/var/lib/tailscale \\\n  \
+         -v /run/tskeyctl/ts-podtest:/run/tailscale \\\n  --rm \\\n  \
          --pull missing \\\n  docker.io/tailscale/tailscale:stable"
     );
     let app = &services["podman-podtest-app"];
@@ -122,20 +130,20 @@ fn containers_option_rejects_unknown_shared_apps_and_bad_tags() {
 }
 
 /// The generated units of `containersLocal`, made runnable here.
-struct Generated<'a> {
-    host: &'a Host,
-    podman: &'a Podman,
+pub(crate) struct Generated<'a> {
+    pub(crate) host: &'a Host,
+    pub(crate) podman: &'a Podman,
     /// The container name in the evaluated units (`podtest`, `web-ts`) and its unique stand-in.
-    name: &'static str,
-    token: String,
+    pub(crate) name: &'static str,
+    pub(crate) token: String,
     /// Replacements applied first (the example's image, log driver and source).
-    extra: Vec<(String, String)>,
-    scripts: tempfile::TempDir,
-    eval: &'a Value,
+    pub(crate) extra: Vec<(String, String)>,
+    pub(crate) scripts: tempfile::TempDir,
+    pub(crate) eval: &'a Value,
 }
 
 impl Generated<'_> {
-    fn subst(&self, text: &str) -> String {
+    pub(crate) fn subst(&self, text: &str) -> String {
         let mut t = text.to_string();
         for (from, to) in &self.extra {
             t = t.replace(from, to);
@@ -145,6 +153,10 @@ impl Generated<'_> {
             .replace(self.name, &self.token)
             .replace(EXE, BIN)
             .replace(COREUTILS_MKDIR, "/bin/mkdir")
+            .replace(
+                "/run/tskeyctl/",
+                &format!("{}/", s(&self.host.p("run/tskeyctl"))),
+            )
             .replace(
                 "/var/lib/tskeyctl-containers",
                 s(&self.host.p("containers")),
@@ -179,7 +191,7 @@ impl Generated<'_> {
         s(&path).to_string()
     }
 
-    fn unit(&self, service: &str) -> Unit {
+    pub(crate) fn unit(&self, service: &str) -> Unit {
         for (path, text) in self.eval["storeScripts"].as_object().expect("scripts") {
             let local = self.script_path(path);
             std::fs::write(
@@ -434,8 +446,87 @@ fn generated_container_units_pass_systemd_analyze_verify() {
             + "\n[Service]\nExecStart=/bin/true\nExecStop=/bin/true\nExecStopPost=/bin/true\n";
         files.push((format!("{name}.service"), text));
     }
+    let after_join = &c["services"]["tskeyctl-ts-podtest-after-join"];
+    files.push((
+        "tskeyctl-ts-podtest-after-join.service".into(),
+        render_service(after_join, &crate::systemd_units::local_binaries),
+    ));
     crate::systemd_units::verify_units(
         &files,
-        &["podman-ts-podtest.service", "podman-podtest-app.service"],
+        &[
+            "podman-ts-podtest.service",
+            "podman-podtest-app.service",
+            "tskeyctl-ts-podtest-after-join.service",
+        ],
+    );
+}
+
+/// The container's key is revoked once the tailscaled inside reports Running: a unit pulled in
+/// by (and bound to) the container's unit, asking the socket the container shares with the host,
+/// with the credentials of the container's ExecStopPost= revoke.
+#[test]
+fn container_after_join_unit_asks_the_sidecar_socket() {
+    let Some(e) = eval() else { return };
+    let unit = &e["containers"]["services"]["tskeyctl-ts-podtest-after-join"];
+    assert_eq!(
+        unit["description"],
+        "Revoke Tailscale auth key ts-podtest once its container has joined"
+    );
+    assert_eq!(
+        unit["after"],
+        json!(["network-online.target", "podman-ts-podtest.service"])
+    );
+    assert_eq!(unit["wants"], json!(["network-online.target"]));
+    assert_eq!(unit["wantedBy"], json!(["podman-ts-podtest.service"]));
+    assert_eq!(
+        unit["unitConfig"],
+        json!({"BindsTo": "podman-ts-podtest.service"})
+    );
+    let sc = &unit["serviceConfig"];
+    assert_eq!(
+        sc["ExecStart"],
+        format!(
+            "{EXE} revoke --state-dir /var/lib/tskeyctl --name ts-podtest -i {HOST_KEY} \
+             --after-join --timeout 300s --tailscaled-socket /run/tskeyctl/ts-podtest/tailscaled.sock"
+        )
+        .as_str()
+    );
+    // The same credentials as the container's own revoke on stop.
+    let stop_post =
+        e["containers"]["services"]["podman-ts-podtest"]["serviceConfig"]["ExecStopPost"][0]
+            .as_str()
+            .expect("ExecStopPost");
+    assert!(
+        sc["ExecStart"]
+            .as_str()
+            .expect("ExecStart")
+            .starts_with(&stop_post[1..]),
+        "{stop_post}"
+    );
+    assert_eq!(sc["Type"], "oneshot");
+    assert_eq!(sc["TimeoutStartSec"], "420s");
+    assert!(sc.get("RemainAfterExit").is_none() && sc.get("Restart").is_none());
+    assert_eq!(sc["ReadWritePaths"], json!(["/var/lib/tskeyctl"]));
+    assert_eq!(sc["ProtectSystem"], "strict");
+    assert_eq!(
+        sc["RestrictAddressFamilies"],
+        json!(["AF_UNIX", "AF_INET", "AF_INET6"])
+    );
+
+    // revokeAfterJoin = false: no unit; the socket is shared all the same.
+    let off = &e["containersNoAfterJoin"];
+    assert_eq!(off["failedAssertions"], json!([]));
+    let names: Vec<&String> = off["services"]
+        .as_object()
+        .expect("services")
+        .keys()
+        .collect();
+    assert_eq!(
+        names,
+        ["podman-podtest-app", "podman-ts-podtest", "tailscaled"]
+    );
+    assert_eq!(
+        off["services"]["podman-ts-podtest"]["script"],
+        e["containers"]["services"]["podman-ts-podtest"]["script"]
     );
 }

@@ -57,7 +57,7 @@ impl FakeLocalApi {
         FakeLocalApi { heads }
     }
 
-    fn heads(&self) -> Vec<String> {
+    pub(crate) fn heads(&self) -> Vec<String> {
         self.heads.lock().expect("lock").clone()
     }
 }

@@ -50,7 +50,8 @@ in
   inherit containers;
   # The same, run under the real podman by tests/it/podman_module.rs: the local stand-in image
   # (no registry), logs to files (no journald), and commands that report what the containers
-  # see (hashes of the key, the TS_* variables, the state directory) into /tmp/tskeyctl-podtest-out.
+  # see (hashes of the key, the TS_* variables, the state directory, TS_SOCKET once a socket is
+  # there) into /tmp/tskeyctl-podtest-out.
   containersLocal =
     let
       image = "localhost/tskeyctl-test-busybox:1";
@@ -68,7 +69,8 @@ in
           cmd = [
             "/bin/sh"
             "-c"
-            ("printf %s \"$TS_AUTHKEY\" | sha256sum > /out/ts.sha256; "
+            ("(while [ ! -S \"$TS_SOCKET\" ]; do sleep 1; done; echo \"$TS_SOCKET\" > /out/ts.socket) & "
+              + "printf %s \"$TS_AUTHKEY\" | sha256sum > /out/ts.sha256; "
               + "echo \"$TS_HOSTNAME|$TS_STATE_DIR|$TS_EXTRA_ARGS|$(hostname)\" > /out/ts.env; "
               + "echo state > /var/lib/tailscale/marker; readlink /proc/self/ns/net > /out/ts.netns; ${wait}")
           ];

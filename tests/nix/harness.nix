@@ -87,6 +87,12 @@ in
   minimal = summary (evalConfig { configuration = cases.minimal; });
   containers = summary (evalConfig { configuration = cases.containers; });
   containersLocal = summary (evalConfig { configuration = cases.containersLocal; });
+  containersNoAfterJoin = summary (evalConfig {
+    configuration = {
+      imports = [ cases.containers ];
+      services.tskeyctl.containers.podtest.revokeAfterJoin = false;
+    };
+  });
   rejected = lib.mapAttrs (_: failures) cases.rejected;
   flake = import ./flake-outputs.nix { inherit lib pkgs evalConfig; };
 }
