@@ -59,6 +59,49 @@ const CLEANUP_GRACE: Duration = Duration::from_secs(10);
 /// Longest access-token lifetime believed (a day; Tailscale issues one-hour tokens).
 const MAX_TOKEN_LIFE_SECS: u64 = 24 * 3600;
 
+/// The reply of both token endpoints (OAuth client credentials and token exchange).
+#[derive(Deserialize)]
+struct TokenReply {
+    access_token: Zeroizing<String>,
+    #[serde(default)]
+    expires_in: Option<u64>,
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+impl Api {
+    /// POSTs `form` to a token endpoint and reads the access token; `well_formed` checks the
+    /// token (a reply it refuses counts as garbled). The server's lifetime is untrusted: capped so
+    /// `started + life` cannot overflow, and taken 30 s early.
+    fn access_token(
+        &self,
+        path: &str,
+        form: Zeroizing<Vec<u8>>,
+        deadline: &Deadline,
+        well_formed: fn(&str) -> Result<(), &'static str>,
+    ) -> Result<AccessToken, CallError> {
+        let started = Instant::now();
+        let r = self.call(
+            Method::POST,
+            path,
+            None,
+            || Body::Form(form.clone()),
+            deadline,
+            |b| {
+                let r: TokenReply = serde_json::from_slice(b).map_err(|e| e.to_string())?;
+                well_formed(&r.access_token)?;
+                Ok(r)
+            },
+        )?;
+        let secs = r.expires_in.unwrap_or(3600).min(MAX_TOKEN_LIFE_SECS);
+        Ok(AccessToken {
+            token: r.access_token,
+            valid_until: started + Duration::from_secs(secs.saturating_sub(30)),
+            scopes: scopes_of(r.scope),
+        })
+    }
+}
+
 impl Api {
     /// `POST /api/v2/oauth/token`: client credentials in the form body (never as a Bearer).
     pub fn token(
@@ -77,42 +120,16 @@ impl Api {
         form.extend_from_slice(b"client_secret=");
         encode(secret, &mut form);
         form.extend_from_slice(b"&grant_type=client_credentials");
-        #[derive(Deserialize)]
-        struct TokenReply {
-            access_token: Zeroizing<String>,
-            #[serde(default)]
-            expires_in: Option<u64>,
-            #[serde(default)]
-            scope: Option<String>,
-        }
-        let started = Instant::now();
-        let reply = self.call(
-            Method::POST,
-            path,
-            None,
-            || Body::Form(form.clone()),
-            deadline,
-            |b| {
-                let r: TokenReply = serde_json::from_slice(b).map_err(|e| e.to_string())?;
-                if !crate::material::is_api_key(&r.access_token) {
-                    return Err("access_token missing or not a well-formed API token".into());
-                }
-                Ok(r)
-            },
-        );
+        let reply = self.access_token(path, form, deadline, |t| {
+            if crate::material::is_api_key(t) {
+                Ok(())
+            } else {
+                Err("access_token missing or not a well-formed API token")
+            }
+        });
         let endpoint = format!("POST {}{path}", self.base);
         match reply {
-            Ok(r) => {
-                // The server's number is untrusted: cap it so `started + life` cannot overflow
-                // (a token is only used within one command's deadline anyway).
-                let secs = r.expires_in.unwrap_or(3600).min(MAX_TOKEN_LIFE_SECS);
-                let life = Duration::from_secs(secs.saturating_sub(30));
-                Ok(AccessToken {
-                    token: r.access_token,
-                    valid_until: started + life,
-                    scopes: scopes_of(r.scope),
-                })
-            }
+            Ok(t) => Ok(t),
             Err(CallError::Mint(e)) => Err(e),
             Err(CallError::Status(s)) => Err(match s.status {
                 401 => MintError::Unauthorized {
@@ -155,41 +172,16 @@ TAILSCALE_BASE_URL (this is not a credentials problem)"
         encode(client_id, &mut form);
         form.extend_from_slice(b"&jwt=");
         encode(jwt, &mut form);
-        #[derive(Deserialize)]
-        struct TokenReply {
-            access_token: Zeroizing<String>,
-            #[serde(default)]
-            expires_in: Option<u64>,
-            #[serde(default)]
-            scope: Option<String>,
-        }
-        let started = Instant::now();
-        let reply = self.call(
-            Method::POST,
-            path,
-            None,
-            || Body::Form(form.clone()),
-            deadline,
-            |b| {
-                let r: TokenReply = serde_json::from_slice(b).map_err(|e| e.to_string())?;
-                if r.access_token.len() > 4096
-                    || crate::material::check_plain("", "", &r.access_token).is_err()
-                {
-                    return Err("access_token missing or malformed".into());
-                }
-                Ok(r)
-            },
-        );
+        let reply = self.access_token(path, form, deadline, |t| {
+            if t.len() <= 4096 && crate::material::check_plain("", "", t).is_ok() {
+                Ok(())
+            } else {
+                Err("access_token missing or malformed")
+            }
+        });
         let endpoint = format!("POST {}{path}", self.base);
         match reply {
-            Ok(r) => {
-                let secs = r.expires_in.unwrap_or(3600).min(MAX_TOKEN_LIFE_SECS);
-                Ok(AccessToken {
-                    token: r.access_token,
-                    valid_until: started + Duration::from_secs(secs.saturating_sub(30)),
-                    scopes: scopes_of(r.scope),
-                })
-            }
+            Ok(t) => Ok(t),
             Err(CallError::Mint(e)) => Err(e),
             Err(CallError::Status(s)) => Err(match s.status {
                 401 => MintError::Unauthorized {
