@@ -337,28 +337,14 @@ containing {marker}): {e}"
         tailnet: &str,
         deadline: &Deadline,
     ) -> Result<Vec<KeyInfo>, MintError> {
-        let path = format!("/api/v2/tailnet/{}/keys", segment(tailnet));
         #[derive(Deserialize)]
         struct List {
             #[serde(default)]
             keys: Vec<KeyInfo>,
         }
-        let reply = self.call(
-            Method::GET,
-            &path,
-            Some(auth),
-            || Body::Empty,
-            deadline,
-            |b| serde_json::from_slice::<List>(b).map_err(|e| e.to_string()),
-        );
-        let endpoint = format!("GET {}{path}", self.base);
-        match reply {
-            Ok(l) => Ok(l.keys),
-            Err(CallError::Mint(e)) => Err(e),
-            Err(CallError::Status(s)) => {
-                Err(self.key_status(s, endpoint, auth, tailnet, "auth_keys:read", None))
-            }
-        }
+        let path = format!("/api/v2/tailnet/{}/keys", segment(tailnet));
+        let l: List = self.get(auth, &path, tailnet, "auth_keys:read", deadline)?;
+        Ok(l.keys)
     }
 
     /// `GET /api/v2/tailnet/{tailnet}/keys/{id}`.
@@ -370,22 +356,7 @@ containing {marker}): {e}"
         deadline: &Deadline,
     ) -> Result<KeyInfo, MintError> {
         let path = format!("/api/v2/tailnet/{}/keys/{}", segment(tailnet), segment(id));
-        let reply = self.call(
-            Method::GET,
-            &path,
-            Some(auth),
-            || Body::Empty,
-            deadline,
-            |b| serde_json::from_slice::<KeyInfo>(b).map_err(|e| e.to_string()),
-        );
-        let endpoint = format!("GET {}{path}", self.base);
-        match reply {
-            Ok(k) => Ok(k),
-            Err(CallError::Mint(e)) => Err(e),
-            Err(CallError::Status(s)) => {
-                Err(self.key_status(s, endpoint, auth, tailnet, "auth_keys:read", None))
-            }
-        }
+        self.get(auth, &path, tailnet, "auth_keys:read", deadline)
     }
 
     /// `DELETE /api/v2/tailnet/{tailnet}/keys/{id}`: revokes a key; 404 means already gone.
@@ -398,6 +369,33 @@ containing {marker}): {e}"
     ) -> Result<Deleted, MintError> {
         let path = format!("/api/v2/tailnet/{}/keys/{}", segment(tailnet), segment(id));
         self.delete(auth, &path, tailnet, "auth_keys", deadline)
+    }
+
+    /// `GET path` with a JSON reply of type `T`. `scope` names what a 403 lacks.
+    fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        auth: Bearer<'_>,
+        path: &str,
+        tailnet: &str,
+        scope: &str,
+        deadline: &Deadline,
+    ) -> Result<T, MintError> {
+        let reply = self.call(
+            Method::GET,
+            path,
+            Some(auth),
+            || Body::Empty,
+            deadline,
+            |b| serde_json::from_slice::<T>(b).map_err(|e| e.to_string()),
+        );
+        match reply {
+            Ok(t) => Ok(t),
+            Err(CallError::Mint(e)) => Err(e),
+            Err(CallError::Status(s)) => {
+                let endpoint = format!("GET {}{path}", self.base);
+                Err(self.key_status(s, endpoint, auth, tailnet, scope, None))
+            }
+        }
     }
 
     /// `DELETE path`; a 404 means already gone. `scope` names what a 403 lacks.
@@ -435,27 +433,13 @@ containing {marker}): {e}"
         tailnet: &str,
         deadline: &Deadline,
     ) -> Result<Vec<Device>, MintError> {
-        let path = format!("/api/v2/tailnet/{}/devices", segment(tailnet));
         #[derive(Deserialize)]
         struct List {
             devices: Vec<Device>,
         }
-        let reply = self.call(
-            Method::GET,
-            &path,
-            Some(auth),
-            || Body::Empty,
-            deadline,
-            |b| serde_json::from_slice::<List>(b).map_err(|e| e.to_string()),
-        );
-        let endpoint = format!("GET {}{path}", self.base);
-        match reply {
-            Ok(l) => Ok(l.devices),
-            Err(CallError::Mint(e)) => Err(e),
-            Err(CallError::Status(s)) => {
-                Err(self.key_status(s, endpoint, auth, tailnet, "devices:core:read", None))
-            }
-        }
+        let path = format!("/api/v2/tailnet/{}/devices", segment(tailnet));
+        let l: List = self.get(auth, &path, tailnet, "devices:core:read", deadline)?;
+        Ok(l.devices)
     }
 
     /// `DELETE /api/v2/device/{id}`; 404 means already gone.
