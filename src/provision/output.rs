@@ -38,11 +38,12 @@ pub(super) fn sha256_hex(bytes: &[u8]) -> String {
 /// Largest `--out` file the reuse check reads (a JSON key file is a few hundred bytes).
 pub(super) const REUSE_READ_LIMIT: u64 = 64 << 10;
 
-/// The file at `out` as it is now: absent, a regular file's bytes and (mode, uid, gid), or
-/// something else.
+/// The file at `out` as it is now: absent, a regular file's bytes and (mode, uid, gid), a
+/// symlink (its target), or something that cannot be put back (too large, unreadable).
 pub(super) enum Previous {
     Absent,
     Bytes(Zeroizing<Vec<u8>>, (u32, u32, u32)),
+    Link(PathBuf),
     Unknown,
 }
 
@@ -58,6 +59,10 @@ pub(super) fn read_out(out: &Path) -> Previous {
                 Err(_) => Previous::Unknown,
             }
         }
+        Ok(m) if m.file_type().is_symlink() => match std::fs::read_link(out) {
+            Ok(t) => Previous::Link(t),
+            Err(_) => Previous::Unknown,
+        },
         _ => Previous::Unknown,
     }
 }
@@ -83,14 +88,22 @@ pub(super) fn put_back(req: &Request, before: Previous, record: &Record) {
             };
             sink::write_atomic(&req.out, &b, &as_before).map(|()| true)
         }
+        Previous::Link(target) => sink::put_symlink(&req.out, &target).map(|()| true),
         Previous::Absent if holds(&req.out, record.out_sha256.as_deref()) => sink::remove(&req.out),
-        Previous::Absent => Ok(false),
+        // Nothing was there and this run's key is not there either: nothing to undo.
+        Previous::Absent => Ok(true),
         Previous::Unknown => Ok(false),
     };
     match restored {
-        Ok(_) => log::warn(format!(
+        Ok(true) => log::warn(format!(
             "{}: put back what was there before this run",
             req.out.display()
+        )),
+        Ok(false) => log::warn(format!(
+            "{}: could not put back what was there before this run (not a file of at most {} \
+KiB that could be read); it holds this run's key, which is revoked",
+            req.out.display(),
+            REUSE_READ_LIMIT >> 10
         )),
         Err(e) => log::warn(format!(
             "{}: could not put back what was there before (it holds this run's key): {e}",

@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag, openat, renameat};
 use nix::sys::stat::{FileStat, Mode, SFlag, fchmod, fstatat};
-use nix::unistd::{Gid, Uid, UnlinkatFlags, fchown, unlinkat};
+use nix::unistd::{Gid, Uid, UnlinkatFlags, fchown, symlinkat, unlinkat};
 
 pub use special::FIFO_WAIT;
 use special::{write_into, write_into_link};
@@ -399,4 +399,23 @@ pub fn remove(path: &Path) -> Result<bool, SinkError> {
         Err(Errno::ENOENT) => Ok(false),
         Err(e) => Err(sys(path, "inspect the file")(e)),
     }
+}
+
+/// Puts a symlink to `target` at `path` atomically (a temp link, `renameat` over whatever file or
+/// link is there), relative to the trusted directory: how `provision` restores an output that was
+/// a link before a failed run replaced it.
+pub fn put_symlink(path: &Path, target: &Path) -> Result<(), SinkError> {
+    let opts = WriteOptions {
+        allow_sticky_dir: true,
+        ..WriteOptions::default()
+    };
+    let (dir, name) = open_parent(path, &opts)?;
+    let mut tmp = OsString::from(".");
+    tmp.push(name);
+    tmp.push(format!(".tskeyctl-link-{}", std::process::id()));
+    symlinkat(target, dir.fd.as_fd(), tmp.as_os_str()).map_err(sys(path, "create the link"))?;
+    renameat(dir.fd.as_fd(), tmp.as_os_str(), dir.fd.as_fd(), name).map_err(|e| {
+        let _ = unlinkat(dir.fd.as_fd(), tmp.as_os_str(), UnlinkatFlags::NoRemoveDir);
+        sys(path, "rename the link into place")(e)
+    })
 }
