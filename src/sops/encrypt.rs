@@ -96,7 +96,13 @@ pub fn parse_recipient(r: &str) -> Result<Box<dyn age::Recipient + Send>, Encryp
 /// pasted where its recipient belongs): that is named, never echoed.
 fn describe_non_recipient(r: &str) -> String {
     let upper = r.to_ascii_uppercase();
-    if upper.starts_with("AGE-") || upper.contains("PRIVATE KEY") || upper.contains("SECRET") {
+    // The one rule for "this looks like a secret" (tskey-…, AGE-SECRET-KEY-…, PEM, JWT), plus
+    // anything naming itself a private key or secret.
+    if crate::source::looks_like_secret(std::ffi::OsStr::new(r))
+        || upper.starts_with("AGE-")
+        || upper.contains("PRIVATE KEY")
+        || upper.contains("SECRET")
+    {
         "(a private key, not shown: give its public recipient, from `age-keygen -y` or \
 `tskeyctl recipient`)"
             .into()
