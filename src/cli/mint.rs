@@ -300,6 +300,9 @@ pub fn mint(a: MintArgs) -> Result<(), Error> {
             ));
             Ok(())
         }
-        None => write_stdout(out.as_bytes()),
+        // A closed pipe or a full disk behind `> file`: nobody holds the key, so revoke it.
+        None => write_or_revoke(&mut minter, &creds, &minted.id, || {
+            write_stdout(out.as_bytes())
+        }),
     }
 }

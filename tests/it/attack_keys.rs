@@ -18,7 +18,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::fake_tailscale::{FakeTailscale, Fault, KEYS, Route};
-use crate::util::{Run, assert_no_secret, bin, command, in_mount_namespace, run, run_command, s};
+use crate::util::{
+    Run, assert_no_secret, bin, command, in_mount_namespace, run, run_command, s, skip_unless_root,
+};
 
 /// A fake with one OAuth client for tag:server, an env file holding its credentials, and a
 /// private directory for outputs and state.
@@ -371,6 +373,39 @@ fn mint_output_after_a_lost_reply_holds_the_only_live_key() {
         // Revoke both for the next round.
         revoke_all(&t);
     }
+}
+
+/// `mint` to standard output that cannot take the key (a full disk behind `> file`, here the
+/// "full" device made in a temp dir): nobody holds the key, so it is revoked — as `mint -o` does.
+#[test]
+fn mint_to_a_stdout_that_cannot_be_written_revokes_the_key() {
+    if skip_unless_root("mint_to_a_stdout_that_cannot_be_written_revokes_the_key") {
+        return;
+    }
+    let t = T::new();
+    let secret = t.fake.secrets()[0].clone();
+    let full = t.p("full");
+    nix::sys::stat::mknod(
+        &full,
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::from_bits_truncate(0o666),
+        nix::sys::stat::makedev(1, 7),
+    )
+    .expect("mknod full");
+    let url = t.fake.url();
+    let mut cmd = command(&["mint", "--tags", "tag:server", "--api-url", &url], &[]);
+    cmd.env("TS_API_CLIENT_SECRET", &secret).stdout(
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&full)
+            .expect("open full"),
+    );
+    let o = cmd.output().expect("run");
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(73), "{err}");
+    assert_eq!(t.fake.minted_keys().len(), 1, "{err}");
+    assert!(t.fake.live_keys().is_empty(), "the key was revoked: {err}");
+    assert_no_secret("stderr", &err, &t.secrets());
 }
 
 /// Revokes every live key through the fake's API (as an admin would).
