@@ -203,8 +203,15 @@ the host key)"
                     return None;
                 }
             };
-            drop(ids);
-            let ids_once = || load_identities(&a.identity);
+            // Hand the identities just loaded to the source (read key files and run
+            // SOPS_AGE_KEY_CMD once, not twice).
+            let loaded = std::cell::RefCell::new(Some(ids));
+            let ids_once = || {
+                loaded
+                    .borrow_mut()
+                    .take()
+                    .map_or_else(|| load_identities(&a.identity), Ok)
+            };
             absolute(src).and_then(|src| {
                 let mut m = provision::material_from_source(
                     &src,

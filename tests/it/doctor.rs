@@ -291,3 +291,45 @@ fn a_source_for_another_host_names_both_recipient_sets_and_opens_with_its_key() 
     );
     assert!(fake.requests().is_empty());
 }
+
+/// doctor loaded the identities for its report, dropped them, and loaded them again to open the
+/// source: SOPS_AGE_KEY_CMD ran twice and key files were read twice. Once is enough.
+#[test]
+fn identities_are_loaded_once() {
+    let fake = FakeTailscale::start();
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("run")).unwrap();
+    let counter = dir.path().join("key-cmd-runs");
+    let cmd = format!("sh -c 'echo run >> {}'", s(&counter));
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let source = repo.join("secrets.example/oauth.env");
+    let host = repo.join("secrets.example/host/ssh_host_ed25519_key");
+    let url = fake.url();
+    let out = dir.path().join("run/ts_authkey");
+    let state = dir.path().join("state");
+    let args = [
+        "doctor",
+        "--out",
+        s(&out),
+        "--state-dir",
+        s(&state),
+        "--api-url",
+        &url,
+        "--deadline",
+        "5s",
+        "--source",
+        s(&source),
+        "-i",
+        s(&host),
+        "--tags",
+        "tag:server",
+    ];
+    let r = tskeyctl(&fake, &args, &[("SOPS_AGE_KEY_CMD", cmd.as_str())]);
+    assert!(r.stdout.contains("✓ source"), "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(
+        fs::read_to_string(&counter).unwrap(),
+        "run\n",
+        "{}",
+        r.stderr
+    );
+}
