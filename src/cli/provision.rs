@@ -174,12 +174,7 @@ pub fn provision(a: ProvisionArgs) -> Result<(), Error> {
         mkdir: a.mkdir,
         ..WriteOptions::default()
     };
-    if !a
-        .env_name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '_')
-        || a.env_name.is_empty()
-    {
+    if !crate::material::is_var_name(&a.env_name) {
         return Err(Error::Config(format!(
             "--env-name: {:?} is not a variable name",
             a.env_name

@@ -53,9 +53,7 @@ pub fn parse_env(
             });
         };
         let k = k.trim_end_matches([' ', '\t']);
-        let valid_name = k.chars().next().is_some_and(|c| !c.is_ascii_digit())
-            && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !valid_name {
+        if !is_var_name(k) {
             return Err(MaterialError::BadEnvLine {
                 origin: origin.into(),
                 line: line_no,
@@ -100,6 +98,13 @@ fn unquote(v: &str) -> Result<&str, &'static str> {
         );
     }
     Ok(value)
+}
+
+/// A shell variable name: ASCII letters, digits and `_`, not starting with a digit (the names an
+/// env file may hold and `--env-name` may give).
+pub fn is_var_name(k: &str) -> bool {
+    k.chars().next().is_some_and(|c| !c.is_ascii_digit())
+        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ pub mod grammar;
 
 use zeroize::Zeroizing;
 
-pub use env::parse_env;
+pub use env::{is_var_name, parse_env};
 pub use federated::{Federated, IdToken, IdTokenFrom};
 pub use grammar::{KeyKind, is_api_key, is_auth_key};
 

@@ -114,6 +114,33 @@ fn auth_key_from_plain_and_env_files_in_every_format() {
     assert_eq!(mode(&e.path("state/sidecar.env/state.json")), 0o600);
 }
 
+/// `--env-name 1X` was accepted (a weaker copy of the env-file rule) and wrote a file that
+/// tskeyctl's own env parser refuses: a name may not start with a digit, here as there.
+#[test]
+fn env_name_is_a_variable_name_as_env_files_require() {
+    let e = Env::new();
+    let src = e.write("plain.txt", format!("{KEY}\n").as_bytes());
+    let out = e.path("out/sidecar.env");
+    fs::create_dir_all(e.path("out")).expect("mkdir");
+    fs::write(&out, b"previous\n").expect("write");
+    for bad in ["1X", "", "TS-AUTHKEY", "A B"] {
+        let o = e.provision(&[
+            "--source",
+            s(&src),
+            "--out",
+            s(&out),
+            "--format",
+            "env",
+            "--env-name",
+            bad,
+        ]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(code(&o), 78, "{bad:?}: {err}");
+        assert!(err.contains("is not a variable name"), "{err}");
+        assert_eq!(fs::read(&out).expect("read"), b"previous\n");
+    }
+}
+
 #[test]
 fn owner_and_group_are_set_when_root() {
     if !nix::unistd::Uid::effective().is_root() {
