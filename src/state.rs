@@ -335,12 +335,20 @@ pub struct OutLock {
 /// resolved), waiting for other runs: `<root>/.out-locks/<sha256 of the path>`. Runs under
 /// different names that write the same file serialize on it. Take it before [`lock`].
 pub fn lock_out(root: &Path, canonical: &Path) -> Result<OutLock, StateError> {
-    use sha2::{Digest, Sha256};
     let dir = root.join(".out-locks");
-    let digest = Sha256::digest(canonical.as_os_str().as_encoded_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = sha256_hex(canonical.as_os_str().as_encoded_bytes());
     let (_, lock) = lock_in(&dir, &hex)?;
     Ok(OutLock { _lock: lock })
+}
+
+/// SHA-256 of `bytes` in lowercase hex: a written file's fingerprint in a record, an output
+/// path's lock name.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Opens (creating 0700, every component trusted) `<root>/<name>/` and takes its lock, waiting

@@ -14,7 +14,7 @@ use clap::Args;
 use super::{output_path, write_stdout};
 use crate::credentials::{self, CredentialsError, Federated, Sources, TokenSource};
 use crate::error::Error;
-use crate::mint::{ApiSettings, Credentials, KeyOptions, KeyOverrides, MintError};
+use crate::mint::{ApiSettings, KeyOverrides, MintError};
 use crate::provision::write_or_revoke;
 use crate::sink::{self, Special, WriteOptions};
 
@@ -177,11 +177,6 @@ impl KeyOptionArgs {
             expiry: parse_duration("--expiry", &self.expiry)?,
             description: self.description.clone(),
         })
-    }
-
-    /// Validated options (see [`KeyOverrides::resolve`]).
-    pub fn resolve(&self, creds: Option<&Credentials>) -> Result<KeyOptions, MintError> {
-        self.overrides()?.resolve(creds)
     }
 }
 

@@ -31,11 +31,11 @@ use crate::sink::{self, WriteOptions};
 use crate::sops::{Format, Identities};
 use crate::source::{self, Origin};
 pub use crate::state::OutputFormat;
-use crate::state::{self, Flags, Locked, MaterialKind, Record, RunResult, Timestamp};
+use crate::state::{self, Flags, Locked, MaterialKind, Record, RunResult, Timestamp, sha256_hex};
 pub use keys::write_or_revoke;
 use keys::{revoke_previous, revoke_unused, settle_lost, settle_pending};
 pub use output::canonical_out;
-use output::{auth_key_id, holds, put_back, read_out, render, sha256_hex};
+use output::{auth_key_id, holds, put_back, read_out, render};
 
 /// Everything `provision` needs, validated by the CLI. Paths are absolute.
 #[derive(Debug)]

@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::{OutputFormat, Request};
@@ -13,7 +12,7 @@ use crate::material;
 use crate::mint::MintedKey;
 use crate::sink::{self, WriteOptions};
 use crate::source::{self, Origin};
-use crate::state::Record;
+use crate::state::{Record, sha256_hex};
 
 /// `out` absolute, with its directory resolved (symlinks, `..`): what two spellings of one file
 /// have in common. A directory that does not exist yet (`--mkdir`) is taken as written.
@@ -26,13 +25,6 @@ pub fn canonical_out(out: &Path) -> PathBuf {
             .unwrap_or_else(|_| abs.clone()),
         _ => abs,
     }
-}
-
-pub(super) fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// Largest `--out` file the reuse check reads (a JSON key file is a few hundred bytes).
