@@ -194,48 +194,62 @@ pub fn write_in(
     contents: &[u8],
     opts: &WriteOptions,
 ) -> Result<(), SinkError> {
-    match fstatat(dir.fd.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
-        Ok(st) => match type_of(&st) {
-            SFlag::S_IFREG => {}
-            SFlag::S_IFLNK if opts.symlink == SymlinkPolicy::Refuse => {
-                return Err(SinkError::SymlinkRefused {
-                    path: path.to_path_buf(),
-                });
-            }
-            SFlag::S_IFLNK if opts.special == Special::WriteInto => {
-                if st.st_uid != 0 && st.st_uid != nix::unistd::geteuid().as_raw() {
-                    return Err(SinkError::Untrusted {
-                        path: path.to_path_buf(),
-                        why: format!(
-                            "symlink is owned by uid {} (not root or you); refusing to follow it",
-                            st.st_uid
-                        ),
-                    });
-                }
-                if write_into_link(dir, name, path, contents)? {
-                    return Ok(());
-                }
-            }
-            SFlag::S_IFLNK => {}
-            SFlag::S_IFDIR => {
-                return Err(SinkError::TargetIsDirectory {
-                    path: path.to_path_buf(),
-                });
-            }
-            SFlag::S_IFCHR | SFlag::S_IFIFO if opts.special == Special::WriteInto => {
-                return write_into(dir, name, path, contents, OFlag::O_NOFOLLOW);
-            }
-            _ => {
-                return Err(SinkError::NotAFile {
-                    path: path.to_path_buf(),
-                    kind: kind_of(&st),
-                });
-            }
-        },
-        Err(Errno::ENOENT) => {}
+    let action = match fstatat(dir.fd.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(st) => target_action(&st, opts, path)?,
+        Err(Errno::ENOENT) => Action::Replace,
         Err(e) => return Err(sys(path, "inspect the target")(e)),
+    };
+    match action {
+        Action::Replace => {}
+        Action::WriteInto => return write_into(dir, name, path, contents, OFlag::O_NOFOLLOW),
+        Action::FollowLink => {
+            if write_into_link(dir, name, path, contents)? {
+                return Ok(());
+            }
+        }
     }
     replace(dir, name, path, contents, opts)
+}
+
+/// What to do with what is at the target: replace it by rename, write into it (a character
+/// device or FIFO, for streaming commands), or follow a trusted link to one (falling back to
+/// replacing the link). The one decision for [`write_in`] and [`preflight`].
+enum Action {
+    Replace,
+    WriteInto,
+    FollowLink,
+}
+
+fn target_action(st: &FileStat, opts: &WriteOptions, path: &Path) -> Result<Action, SinkError> {
+    match type_of(st) {
+        SFlag::S_IFREG => Ok(Action::Replace),
+        SFlag::S_IFLNK if opts.symlink == SymlinkPolicy::Refuse => Err(SinkError::SymlinkRefused {
+            path: path.to_path_buf(),
+        }),
+        SFlag::S_IFLNK if opts.special == Special::WriteInto => {
+            if st.st_uid != 0 && st.st_uid != nix::unistd::geteuid().as_raw() {
+                return Err(SinkError::Untrusted {
+                    path: path.to_path_buf(),
+                    why: format!(
+                        "symlink is owned by uid {} (not root or you); refusing to follow it",
+                        st.st_uid
+                    ),
+                });
+            }
+            Ok(Action::FollowLink)
+        }
+        SFlag::S_IFLNK => Ok(Action::Replace),
+        SFlag::S_IFDIR => Err(SinkError::TargetIsDirectory {
+            path: path.to_path_buf(),
+        }),
+        SFlag::S_IFCHR | SFlag::S_IFIFO if opts.special == Special::WriteInto => {
+            Ok(Action::WriteInto)
+        }
+        _ => Err(SinkError::NotAFile {
+            path: path.to_path_buf(),
+            kind: kind_of(st),
+        }),
+    }
 }
 
 fn replace(
@@ -356,23 +370,7 @@ pub fn preflight(path: &Path, opts: &WriteOptions) -> Result<(), SinkError> {
         Err(e) => return Err(e),
     };
     match fstatat(dir.fd.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
-        Ok(st) => match type_of(&st) {
-            SFlag::S_IFREG => Ok(()),
-            SFlag::S_IFLNK if opts.symlink == SymlinkPolicy::Refuse => {
-                Err(SinkError::SymlinkRefused {
-                    path: path.to_path_buf(),
-                })
-            }
-            SFlag::S_IFLNK => Ok(()),
-            SFlag::S_IFDIR => Err(SinkError::TargetIsDirectory {
-                path: path.to_path_buf(),
-            }),
-            SFlag::S_IFCHR | SFlag::S_IFIFO if opts.special == Special::WriteInto => Ok(()),
-            _ => Err(SinkError::NotAFile {
-                path: path.to_path_buf(),
-                kind: kind_of(&st),
-            }),
-        },
+        Ok(st) => target_action(&st, opts, path).map(|_| ()),
         Err(Errno::ENOENT) => Ok(()),
         Err(e) => Err(sys(path, "inspect the target")(e)),
     }

@@ -19,7 +19,8 @@ use serde_json::Value;
 
 use crate::fake_tailscale::{FakeTailscale, Fault, KEYS, Route};
 use crate::util::{
-    Run, assert_no_secret, bin, command, in_mount_namespace, run, run_command, s, skip_unless_root,
+    Run, assert_no_secret, attacker_or_skip, bin, command, in_mount_namespace, run, run_command, s,
+    skip_unless_root,
 };
 
 /// A fake with one OAuth client for tag:server, an env file holding its credentials, and a
@@ -406,6 +407,49 @@ fn mint_to_a_stdout_that_cannot_be_written_revokes_the_key() {
     assert_eq!(t.fake.minted_keys().len(), 1, "{err}");
     assert!(t.fake.live_keys().is_empty(), "the key was revoked: {err}");
     assert_no_secret("stderr", &err, &t.secrets());
+}
+
+/// `mint -o` through a symlink another user planted in a sticky directory: the write refuses
+/// the link, and the check before minting used to accept every link — so a key was minted, then
+/// could not be written. Now one decision serves both: refused before anything is minted.
+#[test]
+fn mint_output_through_a_foreign_symlink_is_refused_before_minting() {
+    let Some((uid, gid)) = attacker_or_skip("mint_output_through_a_foreign_symlink") else {
+        return;
+    };
+    let t = T::new();
+    let secret = t.fake.secrets()[0].clone();
+    let sticky = t.p("tmp");
+    fs::create_dir(&sticky).expect("mkdir");
+    fs::set_permissions(
+        &sticky,
+        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+    )
+    .expect("chmod");
+    let link = sticky.join("key");
+    std::os::unix::fs::symlink(t.p("elsewhere"), &link).expect("symlink");
+    std::os::unix::fs::lchown(&link, Some(uid), Some(gid)).expect("lchown");
+    let url = t.fake.url();
+    let r = run(
+        &[
+            "mint",
+            "--tags",
+            "tag:server",
+            "--api-url",
+            &url,
+            "-o",
+            s(&link),
+        ],
+        &[("TS_API_CLIENT_SECRET", secret.as_str())],
+    );
+    assert_eq!(r.code, 73, "{}", r.stderr);
+    assert!(r.stderr.contains("not root or you"), "{}", r.stderr);
+    assert!(
+        t.fake.minted_keys().is_empty(),
+        "nothing minted: {}",
+        r.stderr
+    );
+    assert!(!t.p("elsewhere").exists());
 }
 
 /// Revokes every live key through the fake's API (as an admin would).
