@@ -14,14 +14,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use clap::Args;
 use serde::Serialize;
 
-use super::provision::{ProvisionArgs, absolute, name_of, perm_flag};
+use super::provision::{ProvisionArgs, absolute, name_of};
 use super::sops::load_identities;
 use super::write_stdout;
 use crate::credentials::{Credentials, CredentialsError};
 use crate::error::{Error, code};
 use crate::material::{Federated, Material};
 use crate::mint::{ApiSettings, Deadline, KeyOverrides, idtoken};
-use crate::perm;
 use crate::provision;
 use crate::sink::{self, WriteOptions};
 use crate::tailscaled;
@@ -112,13 +111,7 @@ fn epoch(t: SystemTime) -> u64 {
 
 /// The options provision would use, checked as provision checks them.
 fn options(a: &ProvisionArgs, r: &mut Report) -> Option<(KeyOverrides, ApiSettings)> {
-    let checked = (|| -> Result<(KeyOverrides, ApiSettings), Error> {
-        let key = a.key_options.overrides()?;
-        key.resolve(None)?;
-        let api = a.api.checked()?;
-        perm_flag("--mode", perm::parse_mode(&a.mode))?;
-        Ok((key, api))
-    })();
+    let checked = a.checked().map(|c| (c.key, c.api));
     match checked {
         Ok((key, api)) => {
             r.pass(

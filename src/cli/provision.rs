@@ -149,37 +149,63 @@ pub(super) fn name_of(name: Option<&String>, out: &Path) -> Result<String, Error
     Ok(n)
 }
 
-pub fn provision(a: ProvisionArgs) -> Result<(), Error> {
-    // Every option value is checked before any file is read or request made.
-    let key = a.key_options.overrides()?;
-    key.resolve(None)?;
-    let api = a.api.checked()?;
-    let reuse = a
-        .reuse_if_valid_for
-        .as_deref()
-        .map(|v| parse_duration("--reuse-if-valid-for", v))
-        .transpose()?;
-    let write = WriteOptions {
-        mode: perm_flag("--mode", perm::parse_mode(&a.mode))?,
-        uid: a
-            .owner
+/// Every option value of `provision` (and `doctor`, which takes the same flags), checked before
+/// any file is read or request made.
+pub(super) struct Checked {
+    pub key: crate::mint::KeyOverrides,
+    pub api: crate::mint::ApiSettings,
+    pub reuse: Option<std::time::Duration>,
+    pub write: WriteOptions,
+}
+
+impl ProvisionArgs {
+    pub(super) fn checked(&self) -> Result<Checked, Error> {
+        let a = self;
+        let key = a.key_options.overrides()?;
+        key.resolve(None)?;
+        let api = a.api.checked()?;
+        let reuse = a
+            .reuse_if_valid_for
             .as_deref()
-            .map(|v| perm_flag("--owner", perm::resolve_user(v)))
-            .transpose()?,
-        gid: a
-            .group
-            .as_deref()
-            .map(|v| perm_flag("--group", perm::resolve_group(v)))
-            .transpose()?,
-        mkdir: a.mkdir,
-        ..WriteOptions::default()
-    };
-    if !crate::material::is_var_name(&a.env_name) {
-        return Err(Error::Config(format!(
-            "--env-name: {:?} is not a variable name",
-            a.env_name
-        )));
+            .map(|v| parse_duration("--reuse-if-valid-for", v))
+            .transpose()?;
+        let write = WriteOptions {
+            mode: perm_flag("--mode", perm::parse_mode(&a.mode))?,
+            uid: a
+                .owner
+                .as_deref()
+                .map(|v| perm_flag("--owner", perm::resolve_user(v)))
+                .transpose()?,
+            gid: a
+                .group
+                .as_deref()
+                .map(|v| perm_flag("--group", perm::resolve_group(v)))
+                .transpose()?,
+            mkdir: a.mkdir,
+            ..WriteOptions::default()
+        };
+        if !crate::material::is_var_name(&a.env_name) {
+            return Err(Error::Config(format!(
+                "--env-name: {:?} is not a variable name",
+                a.env_name
+            )));
+        }
+        Ok(Checked {
+            key,
+            api,
+            reuse,
+            write,
+        })
     }
+}
+
+pub fn provision(a: ProvisionArgs) -> Result<(), Error> {
+    let Checked {
+        key,
+        api,
+        reuse,
+        write,
+    } = a.checked()?;
     // A device, FIFO, directory or untrusted directory at --out fails before anything is read.
     crate::sink::preflight(&a.out, &write).map_err(|e| offer_mkdir(e.into(), &a.out))?;
     let source = a.source.as_deref().map(absolute).transpose()?;

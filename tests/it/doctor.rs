@@ -333,3 +333,26 @@ fn identities_are_loaded_once() {
         r.stderr
     );
 }
+
+/// doctor checked a copy of provision's option rules that had drifted: `--owner`, `--group`,
+/// `--reuse-if-valid-for` and `--env-name` passed doctor and failed provision. One check now.
+#[test]
+fn options_provision_refuses_are_crosses() {
+    let fake = FakeTailscale::start();
+    let secret = fake.add_oauth_client(&["auth_keys"], &["tag:server"]);
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("run")).unwrap();
+    let source = dir.path().join("oauth.env");
+    fs::write(&source, format!("TS_API_CLIENT_SECRET={secret}\n")).unwrap();
+    for bad in [
+        ["--owner", "4294967295"],
+        ["--env-name", "1X"],
+        ["--reuse-if-valid-for", "soon"],
+    ] {
+        let mut extra = vec!["--source", s(&source), "--tags", "tag:server"];
+        extra.extend(bad);
+        let r = doctor(&fake, dir.path(), &extra);
+        assert_eq!(r.code, 1, "{bad:?}: {}\n{}", r.stdout, r.stderr);
+        assert!(r.stdout.starts_with("✗ options"), "{bad:?}: {}", r.stdout);
+    }
+}
