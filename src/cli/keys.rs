@@ -160,7 +160,6 @@ fn sops_rule(path_regex: &str, recipients: &[String]) -> String {
 /// `--add-to`: the recipients of the key files (and `--also`) into the config's rule for
 /// `regex`, written atomically; a warning when the rule holds only host keys.
 fn add_to(config: &Path, regex: &str, host: &[String], also: &[String]) -> Result<(), Error> {
-    use std::os::unix::fs::PermissionsExt;
     if let Err(e) = regex::Regex::new(regex) {
         return Err(Error::Config(format!(
             "--path-regex {regex:?} does not compile: {}",
@@ -179,13 +178,8 @@ fn add_to(config: &Path, regex: &str, host: &[String], also: &[String]) -> Resul
     }
     let origin = Origin::File(config.to_path_buf());
     let existing = match std::fs::symlink_metadata(config) {
-        Ok(_) => Some(source::read_limited(
-            &origin,
-            PUBLIC_INPUT_LIMIT,
-            "a .sops.yaml",
-        )?),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(_) => Some(source::read_limited(
+        _ => Some(source::read_limited(
             &origin,
             PUBLIC_INPUT_LIMIT,
             "a .sops.yaml",
@@ -214,17 +208,8 @@ files yourself; add your own key with --also"
         log::notice(format!("{origin}: unchanged"));
         return Ok(());
     }
-    let mode = std::fs::metadata(config)
-        .ok()
-        .filter(|m| m.is_file())
-        .map(|m| m.permissions().mode() & 0o777)
-        .unwrap_or(0o644);
-    let opts = WriteOptions {
-        mode,
-        allow_sticky_dir: true,
-        ..WriteOptions::default()
-    };
-    sink::write_atomic(config, added.text.as_bytes(), &opts)?;
+    // Written like every sops file: its mode kept (0644 when new), atomically.
+    super::sops::write_encrypted(config, added.text.as_bytes(), sink::Special::Refuse)?;
     log::notice(format!(
         "{origin}: {} for '{regex}': {}",
         if added.new_rule {

@@ -131,7 +131,7 @@ pub fn decrypt(a: DecryptArgs) -> Result<(), Error> {
         if_plain: IfPlain::ReadAsSops,
         ignore_mac: a.ignore_mac,
     };
-    if decode::kind(&origin, &data, &opts) == Kind::Age && (a.extract.is_some() || a.key.is_some())
+    if (a.extract.is_some() || a.key.is_some()) && decode::kind(&origin, &data, &opts) == Kind::Age
     {
         return Err(Error::Usage(
             "--extract/--key apply to sops files; this is a plain age file".into(),
